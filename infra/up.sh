@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Starts Berth on this machine with working defaults: infrastructure (infra/deps.sh), npm
+# dependencies, database migrations, a build, the first admin and token (printed once), then the
+# api, scheduler, gateway and a local agent as background processes. Idempotent: running it again
+# restarts the apps on the new build and keeps the data. `npm run down` stops everything it started.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$BERTH_ROOT"
+t0=$(date +%s)
+
+bash infra/deps.sh
+bash infra/node-deps.sh
+
+export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/berth}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export BERTH_DATA_DIR
+export NODE_ENV="${NODE_ENV:-production}"
+API_PORT="${BERTH_API_PORT:-8080}"
+GATEWAY_PORT="${BERTH_GATEWAY_PORT:-8000}"
+export BERTH_API_URL="${BERTH_API_URL:-http://127.0.0.1:$API_PORT}"
+# The key that encrypts registry credentials (and signs login JWTs): made once, kept with the data.
+if [ -z "${BERTH_SECRET_KEY:-}" ]; then
+  key_file="$BERTH_DATA_DIR/secret.key"
+  [ -s "$key_file" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$key_file")
+  export BERTH_SECRET_KEY="$(cat "$key_file")"
+fi
+
+say "database: migrating $DATABASE_URL"
+node -r @swc-node/register libs/db/src/migrate/cli.ts deploy
+
+say "build"
+rm -rf dist && npm run -s build
+if [ -f apps/dashboard/package.json ] || [ -f apps/dashboard/vite.config.ts ]; then
+  npm run -s dashboard:build >/dev/null 2>&1 || say "warning: dashboard build failed; the API still serves /docs"
+fi
+
+# Stop apps from a previous `up` (ours only, by PID).
+for app in api scheduler gateway agent; do
+  f="$BERTH_DATA_DIR/run/$app.pid"
+  if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then
+    kill -TERM "$(cat "$f")" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.2; done
+  fi
+  rm -f "$f"
+done
+
+# First run only: the operator project `default`, an admin user and an admin API token. They are
+# printed once and also kept in $BERTH_DATA_DIR/initial-admin.txt (mode 0600) in case the output is lost.
+admin_email="${BERTH_BOOTSTRAP_ADMIN_EMAIL:-admin@berth.local}"
+admin_password="${BERTH_BOOTSTRAP_ADMIN_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}"
+boot=$(node -r @swc-node/register scripts/bootstrap.ts --email "$admin_email" --password "$admin_password")
+if grep -q 'shown once' <<<"$boot"; then
+  token=$(grep -o 'brt_[A-Za-z0-9_-]*' <<<"$boot" | head -1)
+  (umask 077; printf 'email: %s\npassword: %s\napi token: %s\n' "$admin_email" "$admin_password" "$token" > "$BERTH_DATA_DIR/initial-admin.txt")
+  first_run_note="
+First run: created the operator project 'default' and its admin (shown once; also in $BERTH_DATA_DIR/initial-admin.txt):
+  email     $admin_email
+  password  $admin_password
+  API token $token
+  try:      npm run -s berth -- login --api $BERTH_API_URL --token $token"
+else
+  say "bootstrap: an admin already exists (first-run credentials: $BERTH_DATA_DIR/initial-admin.txt)"
+  first_run_note=""
+fi
+
+join_file="$BERTH_DATA_DIR/agent/join-token"
+if [ ! -s "$join_file" ]; then
+  mkdir -p "$BERTH_DATA_DIR/agent" && umask 077
+  node -r @swc-node/register scripts/issue-join-token.ts "local agent (npm run up)" > "$join_file"
+fi
+export BERTH_JOIN_TOKEN="$(cat "$join_file")"
+
+start_app() { # start_app NAME HEALTH_URL
+  local name=$1 url=$2
+  start_daemon "$name" "$BERTH_DATA_DIR/logs/$name.log" node --enable-source-maps "dist/apps/$name/src/main.js"
+  wait_for "$name ($url)" 60 curl -fsS -m 2 "$url"
+  say "$name: up (pid $(cat "$BERTH_DATA_DIR/run/$name.pid"), log $BERTH_DATA_DIR/logs/$name.log)"
+}
+start_app api "http://127.0.0.1:$API_PORT/healthz"
+start_app scheduler "http://127.0.0.1:${BERTH_SCHEDULER_OPS_PORT:-9101}/healthz"
+start_app gateway "http://127.0.0.1:${BERTH_GATEWAY_OPS_PORT:-9100}/healthz"
+BERTH_NODE_NAME="${BERTH_NODE_NAME:-$(hostname -s | tr 'A-Z_' 'a-z-' | cut -c1-63)}" BERTH_RUNTIME="${BERTH_RUNTIME:-runc}" \
+  start_app agent "http://127.0.0.1:${BERTH_AGENT_OPS_PORT:-9102}/healthz"
+
+cat <<TXT
+
+Berth is running ($(( $(date +%s) - t0 )) s):
+  API + dashboard   $BERTH_API_URL          (OpenAPI: $BERTH_API_URL/docs)
+  gateway           http://127.0.0.1:$GATEWAY_PORT  (services at http://<service>.<project>.localhost:$GATEWAY_PORT)
+  metrics/health    api $BERTH_API_URL/metrics, scheduler :9101, gateway :9100, agent :9102 (/healthz /readyz /metrics)
+  logs              $BERTH_DATA_DIR/logs/
+  stop              npm run down
+TXT
+[ -n "$first_run_note" ] && printf '%s\n' "$first_run_note"
+true

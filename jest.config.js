@@ -1,0 +1,31 @@
+// Three projects: unit specs beside the code, integration tests against real Postgres/Redis/registry/runc,
+// and e2e tests that drive the running system. `npm test` runs them all; BERTH_TEST_PROJECTS narrows.
+const fs = require('node:fs');
+const swcrc = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
+delete swcrc.$schema;
+const transform = { '^.+\\.(t|j)sx?$': ['@swc/jest', { ...swcrc, swcrc: false }] };
+const moduleNameMapper = {
+  '^@berth/(contracts|config|db|observability|oci|runtime|scheduling)$': '<rootDir>/libs/$1/src',
+};
+const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
+module.exports = {
+  forceExit: true,
+  // Project-level testTimeout is ignored when several projects run together; set it here. Unit specs
+  // never sleep, so the bound only matters for integration and e2e tests.
+  testTimeout: 120_000,
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/apps/*/src/**/*.spec.ts', '<rootDir>/libs/*/src/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts',
+    },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts',
+    },
+  ],
+};

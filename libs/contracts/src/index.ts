@@ -1,0 +1,4 @@
+export * from './states';
+export * from './queues';
+export * from './errors';
+export * from './routing';

@@ -1,0 +1,200 @@
+/**
+ * Every BullMQ queue, job name and payload in Berth. Producers and consumers import from here;
+ * `jobId()` is the only way a job id is built (BullMQ forbids ':' in custom ids).
+ *
+ * Queues:
+ *   reconcile        scheduler ← api, gateway wake-ups, resync   key: serviceId (deduplicated)
+ *   node-events      scheduler ← agents                          replica reports, heartbeats
+ *   node-<nodeId>    agent ← scheduler                           start / stop commands for that node
+ *   autoscale        scheduler (repeatable tick)
+ */
+
+export const QueueName = {
+  Reconcile: 'reconcile',
+  NodeEvents: 'node-events',
+  Autoscale: 'autoscale',
+  Maintenance: 'maintenance',
+} as const;
+export type QueueName = (typeof QueueName)[keyof typeof QueueName];
+
+export const nodeQueueName = (nodeId: string): string => `node-${nodeId}`;
+
+/** Builds a BullMQ job id from parts; ':' is not allowed in custom ids, so parts are joined with '.'. */
+export function jobId(...parts: (string | number)[]): string {
+  for (const p of parts) {
+    const s = String(p);
+    if (s.length === 0 || s.includes(':')) throw new Error(`jobId part ${JSON.stringify(s)} is empty or contains ':'`);
+  }
+  return parts.join('.');
+}
+
+// ---------------------------------------------------------------- reconcile
+
+export interface ReconcileJob {
+  kind: 'reconcile';
+  serviceId: string;
+  /** What asked for it, for logs and events: "deploy", "scale", "resync", "wake", "node-down", ... */
+  cause: string;
+}
+
+/**
+ * BullMQ options for every `reconcile` trigger (api, scheduler, autoscaler). Deduplicated per
+ * service: while a run waits, further triggers coalesce into it; while one is active, exactly one
+ * more is kept (`keepLastIfActive`), so a change made during a reconcile is never dropped.
+ */
+export function reconcileJobOptions(serviceId: string) {
+  return {
+    deduplication: { id: jobId('reconcile', serviceId), keepLastIfActive: true },
+    removeOnComplete: true,
+    removeOnFail: 100,
+    attempts: 5,
+    backoff: { type: 'exponential' as const, delay: 200 },
+  };
+}
+
+// ---------------------------------------------------------------- scheduler → agent
+
+/** Everything an agent needs to run one replica; the agent never reads Postgres. */
+export interface ReplicaSpec {
+  replicaId: string;
+  serviceId: string;
+  projectSlug: string;
+  serviceName: string;
+  revisionId: string;
+  revisionNumber: number;
+  generation: number;
+  image: { reference: string; digest: string; registry: string; repository: string };
+  port: number;
+  env: Record<string, string>;
+  command: string[] | null;
+  resources: { cpuMillis: number; memoryMiB: number; pids: number };
+  restart: { policy: 'no' | 'always' | 'on-failure'; maxRetries: number };
+  healthCheck: HealthCheckSpec | null;
+  readOnlyRootfs?: boolean;
+  user?: string | null;
+}
+
+export interface HealthCheckSpec {
+  type: 'http' | 'tcp';
+  path?: string;
+  intervalMs: number;
+  timeoutMs: number;
+  successThreshold: number;
+  failureThreshold: number;
+}
+
+export interface StartReplicaJob {
+  kind: 'start-replica';
+  spec: ReplicaSpec;
+}
+
+export interface StopReplicaJob {
+  kind: 'stop-replica';
+  replicaId: string;
+  generation: number;
+  reason: string;
+  graceMs: number;
+}
+
+/**
+ * Tells an agent the full set of replicas it should run; anything else it has is stopped.
+ * `listedAt` (ms since the epoch, taken before the list was read) fences the list: a start command
+ * queued at or after it may be for a placement the list could not see yet, so it is kept.
+ */
+export interface SyncNodeJob {
+  kind: 'sync-node';
+  replicaIds: string[];
+  listedAt?: number;
+}
+
+export type NodeCommandJob = StartReplicaJob | StopReplicaJob | SyncNodeJob;
+
+// ---------------------------------------------------------------- agent → scheduler
+
+export interface NodeCapacity {
+  cpuMillis: number;
+  memoryMiB: number;
+  pids: number;
+}
+
+export interface NodeHeartbeatJob {
+  kind: 'heartbeat';
+  nodeId: string;
+  at: string;
+  cachedImages: string[];
+  runningReplicaIds: string[];
+}
+
+export interface ReplicaReportJob {
+  kind: 'replica-report';
+  nodeId: string;
+  replicaId: string;
+  /** Generation of the command the agent is acting on; stale reports are ignored. */
+  generation: number;
+  state: 'PULLING' | 'STARTING' | 'RUNNING' | 'READY' | 'EXITED' | 'BACKOFF' | 'FAILED' | 'STOPPED';
+  at: string;
+  address?: string;
+  port?: number;
+  exitCode?: number | null;
+  reason?: string;
+  restartCount?: number;
+  /** Pull progress while PULLING. */
+  progress?: { layer: string; done: number; total: number }[];
+  /**
+   * Increases with every report an agent sends (across agent restarts): the scheduler may process
+   * reports concurrently, and drops one older than a report it already applied for the replica.
+   */
+  seq?: number;
+}
+
+export interface NodeEventJob {
+  kind: 'node-event';
+  nodeId: string;
+  replicaId?: string;
+  type: string;
+  level: 'INFO' | 'WARN' | 'ERROR';
+  message: string;
+  data?: Record<string, unknown>;
+  at: string;
+}
+
+export type NodeEventsJob = NodeHeartbeatJob | ReplicaReportJob | NodeEventJob;
+
+export type { WakeJob } from './routing';
+import type { WakeJob } from './routing';
+
+export interface AutoscaleTickJob {
+  kind: 'autoscale-tick';
+}
+
+export type JobPayload = ReconcileJob | NodeCommandJob | NodeEventsJob | AutoscaleTickJob | WakeJob;
+export type JobKind = JobPayload['kind'];
+
+// ---------------------------------------------------------------- Redis keys (not queues)
+
+/** Redis keys shared between processes, built in one place. */
+export const RedisKey = {
+  /** Hash: `<project>/<service>` → JSON RouteEntry, published by the scheduler. */
+  routes: 'berth:routes',
+  /** Pub/sub channel announcing route changes. */
+  routesChannel: 'berth:routes:changed',
+  /**
+   * Per-gateway in-flight concurrency: hash serviceId → average in-flight requests over the gateway's
+   * last one-second interval; expires a few seconds after the gateway stops writing.
+   */
+  concurrency: (gatewayId: string) => `berth:concurrency:${gatewayId}`,
+  /** Sorted set gatewayId → epoch ms of its last concurrency write; the autoscaler sums the live ones. */
+  concurrencyGateways: 'berth:concurrency:gateways',
+  /** Lease held by the scheduler instance whose autoscaler makes decisions (others only sample). */
+  autoscalerLeader: 'berth:autoscaler:leader',
+  /**
+   * Stream of log lines per replica, shipped by agents (the api serves them as SSE).
+   * Contract: the agent `XADD <key> MAXLEN ~ 10000 * ts <ISO-8601 time> stream <stdout|stderr> line <text without newline>`;
+   * one entry per line, in order. The api reads the newest entries with XREVRANGE (tail) and new
+   * ones with XREAD BLOCK (follow), merging a service's replicas by `ts`. Keys may expire once the
+   * replica is gone (agents/scheduler may set a TTL); readers treat a missing key as no lines.
+   */
+  logs: (replicaId: string) => `berth:logs:${replicaId}`,
+  /** Node registration results keyed by the agent's registration request id. */
+  nodeSession: (nodeId: string) => `berth:node:${nodeId}`,
+} as const;

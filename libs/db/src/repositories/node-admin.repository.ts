@@ -1,0 +1,82 @@
+import { Injectable } from '@nestjs/common';
+import { PrismaService } from '../prisma.service';
+import type { Node, NodeJoinToken, NodeStatus, ReplicaState } from '../generated/prisma/client';
+import { pageQuery, type PageArgs } from './project.repository';
+
+export interface NodeRegistration {
+  name: string;
+  address: string;
+  labels: Record<string, string>;
+  cpuMillis: number;
+  memoryMiB: number;
+  pids: number;
+  agentVersion: string;
+}
+
+/** The api's view of the fleet: listing, join tokens, registration and drain. Heartbeats belong to the scheduler. */
+@Injectable()
+export class NodeAdminRepository {
+  constructor(private readonly prisma: PrismaService) {}
+
+  /** Nodes with the resources held by their replicas in `allocatedStates`. */
+  async list(page: PageArgs, allocatedStates: readonly ReplicaState[]) {
+    const nodes = await this.prisma.client.node.findMany({ orderBy: [{ name: 'asc' }, { id: 'asc' }], ...pageQuery(page) });
+    if (nodes.length === 0) return [];
+    const replicas = await this.prisma.client.replica.findMany({
+      where: { nodeId: { in: nodes.map((n) => n.id) }, state: { in: [...allocatedStates] } },
+      select: { nodeId: true, service: { select: { cpuMillis: true, memoryMiB: true, pidsLimit: true } } },
+    });
+    return nodes.map((n) => {
+      const mine = replicas.filter((r) => r.nodeId === n.id);
+      return {
+        ...n,
+        replicas: mine.length,
+        allocated: {
+          cpuMillis: mine.reduce((s, r) => s + r.service.cpuMillis, 0),
+          memoryMiB: mine.reduce((s, r) => s + r.service.memoryMiB, 0),
+          pids: mine.reduce((s, r) => s + r.service.pidsLimit, 0),
+        },
+      };
+    });
+  }
+
+  findByName(name: string): Promise<Node | null> {
+    return this.prisma.client.node.findUnique({ where: { name } });
+  }
+
+  createJoinToken(data: { tokenHash: string; description?: string | null; createdBy: string; expiresAt?: Date | null }): Promise<NodeJoinToken> {
+    return this.prisma.client.nodeJoinToken.create({ data });
+  }
+
+  findJoinToken(tokenHash: string): Promise<NodeJoinToken | null> {
+    return this.prisma.client.nodeJoinToken.findUnique({ where: { tokenHash } });
+  }
+
+  /** Moves a node from `from` to `to` only if it is still in `from` (the caller checked the transition table). */
+  async setStatus(id: string, from: NodeStatus, to: NodeStatus): Promise<boolean> {
+    const r = await this.prisma.client.node.updateMany({ where: { id, status: from }, data: { status: to } });
+    return r.count === 1;
+  }
+
+  create(reg: NodeRegistration, now: Date): Promise<Node> {
+    return this.prisma.client.node.create({ data: { ...reg, status: 'READY', lastHeartbeatAt: now } });
+  }
+
+  /** Refreshes a returning node's facts; `status` is set only when the caller validated the transition. */
+  update(id: string, reg: NodeRegistration, now: Date, status?: NodeStatus): Promise<Node> {
+    return this.prisma.client.node.update({
+      where: { id },
+      data: { ...reg, lastHeartbeatAt: now, ...(status ? { status } : {}) },
+    });
+  }
+
+  /** Services with replicas on the node in one of `states` (they need a reconcile when the node changes). */
+  async serviceIdsOnNode(nodeId: string, states: readonly ReplicaState[]): Promise<string[]> {
+    const rows = await this.prisma.client.replica.findMany({
+      where: { nodeId, state: { in: [...states] } },
+      select: { serviceId: true },
+      distinct: ['serviceId'],
+    });
+    return rows.map((r) => r.serviceId);
+  }
+}

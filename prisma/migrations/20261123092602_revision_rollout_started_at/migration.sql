@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Revision" ADD COLUMN     "rolloutStartedAt" TIMESTAMP(3);

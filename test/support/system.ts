@@ -1,0 +1,298 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { dropDatabase, withDatabase } from '../../libs/db/src/migrate/database-admin';
+import { migrateDeploy } from '../../libs/db/src/migrate/migrate';
+import { TEST_DATABASE_URL } from './env';
+import { freePort } from './net';
+
+export { freePort };
+
+/**
+ * Boots a whole Berth (api, scheduler, gateway and N agents) as real child processes on free
+ * loopback ports, against a fresh database and a Redis database index of its own, for e2e tests.
+ * `stop()` ends every process it started (by PID), lets agents clean up their containers, and drops
+ * the database.
+ */
+export interface SystemOptions {
+  agents?: number;
+  runtime?: 'runc' | 'hollow';
+  /** Extra environment for every process (e.g. short autoscaler windows). */
+  env?: Record<string, string>;
+  /** Per-app extra environment. */
+  appEnv?: Partial<Record<'api' | 'scheduler' | 'gateway' | 'agent', Record<string, string>>>;
+}
+
+export interface RunningSystem {
+  apiUrl: string;
+  gatewayUrl: string;
+  gatewayPort: number;
+  opsUrls: Record<string, string>;
+  databaseUrl: string;
+  redisUrl: string;
+  adminEmail: string;
+  adminPassword: string;
+  adminToken: string;
+  projectSlug: string;
+  dataDir: string;
+  agents: AgentProcess[];
+  /** Starts one more agent (or restarts a killed one with the same name). */
+  startAgent(name?: string): Promise<AgentProcess>;
+  logs(app: string): string;
+  stop(): Promise<void>;
+}
+
+export interface AgentProcess {
+  name: string;
+  opsUrl: string;
+  pid: number;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const REPO = path.resolve(__dirname, '../..');
+const REDIS_BASE = process.env.BERTH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Exclusive slots shared by test systems running at the same time (parallel jest workers, a bench
+ * beside the suite): lock files under the temp dir holding the owner's PID; a dead owner's slot is
+ * taken over.
+ */
+function claimSlot(kind: string, from: number, to: number): { index: number; release: () => void } {
+  const dir = path.join(os.tmpdir(), `berth-test-${kind}`);
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = from; i <= to; i++) {
+    const lock = path.join(dir, String(i));
+    try {
+      const fd = fs.openSync(lock, 'wx');
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      return { index: i, release: () => fs.rmSync(lock, { force: true }) };
+    } catch {
+      const owner = Number(fs.readFileSync(lock, 'utf8'));
+      if (owner && !alive(owner)) {
+        fs.rmSync(lock, { force: true });
+        i--;
+      }
+    }
+  }
+  throw new Error(`no free ${kind} slot (${from}..${to}) for a test system`);
+}
+
+/** Redis database indexes 1..15, one per running test system. */
+const claimRedisDb = () => claimSlot('redis-db', 1, 15);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitHttp(url: string, timeoutMs: number, proc?: ChildProcess, logFile?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc && proc.exitCode !== null) {
+      throw new Error(`${url}: process exited with ${proc.exitCode}\n${logFile ? tail(logFile) : ''}`);
+    }
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${url} not healthy after ${timeoutMs} ms\n${logFile ? tail(logFile) : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function tail(file: string, lines = 40): string {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function runTs(entry: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+  const out = fs.openSync(logFile, 'a');
+  return spawn(process.execPath, ['-r', '@swc-node/register', entry], {
+    cwd: REPO,
+    env,
+    stdio: ['ignore', out, out],
+    detached: true, // own process group: a killed test run does not take them down half-way
+  });
+}
+
+async function killProc(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', waitMs = 10_000): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  try {
+    process.kill(p.pid!, signal);
+  } catch {
+    return;
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(p.pid!, 'SIGKILL');
+    } catch {}
+  }, waitMs);
+  await exited;
+  clearTimeout(t);
+}
+
+export async function startSystem(opts: SystemOptions = {}): Promise<RunningSystem> {
+  const id = crypto.randomBytes(3).toString('hex');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-sys-${id}-`));
+  const logsDir = path.join(dataDir, 'logs');
+  fs.mkdirSync(logsDir);
+  const databaseUrl = withDatabase(TEST_DATABASE_URL, `berth_sys_${id}`);
+  await migrateDeploy(databaseUrl);
+  const redisDb = claimRedisDb();
+  const redisUrl = `${REDIS_BASE.replace(/\/\d*$/, '')}/${redisDb.index}`;
+  // A fresh Redis database for this system.
+  const { default: Redis } = await import('ioredis');
+  const r = new Redis(redisUrl);
+  await r.flushdb();
+  await r.quit();
+
+  const [apiPort, gatewayPort, gatewayOps, schedulerOps] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const adminEmail = `admin-${id}@example.test`;
+  const adminPassword = `pw-${crypto.randomBytes(8).toString('hex')}`;
+  const common: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.BERTH_TEST_LOG_LEVEL ?? 'info',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    BERTH_DATA_DIR: dataDir,
+    BERTH_BASE_DOMAIN: 'localhost',
+    BERTH_GATEWAY_PUBLIC_PORT: String(gatewayPort),
+    BERTH_REGISTRY_INSECURE: '127.0.0.1:5000,localhost:5000',
+    ...opts.env,
+  };
+  const procs: { name: string; proc: ChildProcess }[] = [];
+  const start = async (app: 'api' | 'scheduler' | 'gateway', env: NodeJS.ProcessEnv, healthUrl: string) => {
+    const logFile = path.join(logsDir, `${app}.log`);
+    const proc = runTs(`apps/${app}/src/main.ts`, { ...common, ...env, ...opts.appEnv?.[app] }, logFile);
+    procs.push({ name: app, proc });
+    await waitHttp(healthUrl, 60_000, proc, logFile);
+  };
+
+  const agents: AgentProcess[] = [];
+  const agentNets = new Map<string, { index: number; release: () => void }>();
+  let stopped = false;
+  const system: RunningSystem = {
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+    gatewayPort,
+    opsUrls: { scheduler: `http://127.0.0.1:${schedulerOps}`, gateway: `http://127.0.0.1:${gatewayOps}` },
+    databaseUrl,
+    redisUrl,
+    adminEmail,
+    adminPassword,
+    adminToken: '',
+    projectSlug: 'default',
+    dataDir,
+    agents,
+    logs: (app) => tail(path.join(logsDir, `${app}.log`), 200),
+    startAgent: async (name?: string) => {
+      const n = name ?? `node-${agents.length + 1}-${id}`;
+      const ops = await freePort();
+      const existing = agentNets.get(n);
+      const net = existing ?? claimSlot('subnet', 0, 255);
+      agentNets.set(n, net);
+      const logFile = path.join(logsDir, `agent-${n}.log`);
+      const proc = runTs(
+        'apps/agent/src/main.ts',
+        {
+          ...common,
+          DATABASE_URL: '',
+          BERTH_API_URL: system.apiUrl,
+          BERTH_JOIN_TOKEN: joinToken,
+          BERTH_NODE_NAME: n,
+          BERTH_AGENT_OPS_PORT: String(ops),
+          BERTH_RUNTIME: opts.runtime ?? 'runc',
+          // Each agent its own bridge and subnet: agents of two systems sharing one bridge and
+          // subnet would hand out the same addresses from separate IPAM stores.
+          BERTH_CNI_BRIDGE: `bt${net.index}`,
+          BERTH_CNI_SUBNET: `10.240.${net.index}.0/24`,
+          ...opts.appEnv?.agent,
+        },
+        logFile,
+      );
+      procs.push({ name: `agent-${n}`, proc });
+      await waitHttp(`http://127.0.0.1:${ops}/healthz`, 60_000, proc, logFile);
+      const a: AgentProcess = {
+        name: n,
+        opsUrl: `http://127.0.0.1:${ops}`,
+        pid: proc.pid!,
+        kill: (signal = 'SIGKILL') => killProc(proc, signal),
+      };
+      const i = agents.findIndex((x) => x.name === n);
+      if (i >= 0) agents[i] = a;
+      else agents.push(a);
+      return a;
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      // Agents first, gracefully, so they stop and destroy their containers.
+      for (const p of [...procs].reverse()) await killProc(p.proc, 'SIGTERM');
+      for (const net of agentNets.values()) {
+        // The bridge outlives its agents; remove it so the host keeps no test interfaces.
+        await new Promise((r) => execFile('ip', ['link', 'del', `bt${net.index}`], () => r(undefined)));
+        net.release();
+      }
+      redisDb.release();
+      await dropDatabase(databaseUrl).catch(() => undefined);
+      if (!process.env.BERTH_TEST_KEEP) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+
+  let joinToken = '';
+  try {
+    await start(
+      'api',
+      {
+        BERTH_API_PORT: String(apiPort),
+        BERTH_BOOTSTRAP_ADMIN_EMAIL: adminEmail,
+        BERTH_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
+      },
+      `${system.apiUrl}/healthz`,
+    );
+    await start('scheduler', { BERTH_SCHEDULER_OPS_PORT: String(schedulerOps) }, `${system.opsUrls.scheduler}/healthz`);
+    await start(
+      'gateway',
+      { BERTH_GATEWAY_PORT: String(gatewayPort), BERTH_GATEWAY_OPS_PORT: String(gatewayOps) },
+      `${system.opsUrls.gateway}/healthz`,
+    );
+    // Log in as the bootstrap admin, make an admin API token and a node join token.
+    const login = await api(system.apiUrl, 'POST', '/v1/auth/login', { email: adminEmail, password: adminPassword });
+    const jwt = login.accessToken ?? login.token;
+    const tok = await api(system.apiUrl, 'POST', '/v1/tokens', { name: 'e2e-admin', role: 'admin' }, jwt, system.projectSlug);
+    system.adminToken = tok.token;
+    const jt = await api(system.apiUrl, 'POST', '/v1/nodes/join-tokens', { description: 'e2e' }, system.adminToken);
+    joinToken = jt.token;
+    for (let i = 0; i < (opts.agents ?? 0); i++) await system.startAgent();
+  } catch (e) {
+    const logs = procs.map((p) => `--- ${p.name}\n${system.logs(p.name)}`).join('\n');
+    await system.stop();
+    throw new Error(`${(e as Error).message}\n${logs}`);
+  }
+  return system;
+}
+
+/** Minimal JSON client for harness set-up; throws with the API's error body on non-2xx. */
+export async function api(base: string, method: string, p: string, body?: unknown, bearer?: string, project?: string): Promise<any> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
+  if (project) headers['x-berth-project'] = project;
+  const r = await fetch(`${base}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  const json = text ? JSON.parse(text) : undefined;
+  if (!r.ok) throw new Error(`${method} ${p} → ${r.status} ${text}`);
+  return json;
+}
