@@ -1,0 +1,66 @@
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import pinoHttp from 'pino-http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger, Registry } from '@berth/observability';
+import { DomainError, ErrorCode } from '@berth/contracts';
+import { ApiExceptionFilter, sendError } from './common/errors/api-exception.filter';
+import { httpMetricsMiddleware } from './common/http/http-metrics.middleware';
+import { validationPipe } from './common/validation/validation';
+import type { ApiConfig } from './config';
+import { METRICS_REGISTRY } from './tokens';
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * Everything between the socket and the controllers, shared by main.ts and the tests so they
+ * exercise the same pipeline: metrics, JSON body parsing with a size limit, body-parser errors in
+ * the common error format, the one exception filter, validation, and the OpenAPI document.
+ * The app must be created with `bodyParser: false`.
+ */
+export function configureApp(app: INestApplication, config: ApiConfig, log: Logger): void {
+  const http = app.getHttpAdapter().getInstance() as express.Express;
+  http.disable('x-powered-by');
+  http.set('query parser', 'simple');
+  app.use(httpMetricsMiddleware(app.get<Registry>(METRICS_REGISTRY)));
+  if (config.BERTH_API_ACCESS_LOG) {
+    app.use(
+      pinoHttp({
+        logger: log,
+        customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+        serializers: { req: (r: { method: string; url: string }) => ({ method: r.method, url: r.url }), res: (r: { statusCode: number }) => ({ status: r.statusCode }) },
+      }),
+    );
+  }
+  app.use(express.json({ limit: config.BERTH_API_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (!BODY_METHODS.has(req.method)) return next();
+    if (req.body === undefined) {
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length > 0 || req.headers['transfer-encoding']) {
+        return next(new DomainError(ErrorCode.Validation, 'Content-Type must be application/json', { field: 'Content-Type' }));
+      }
+      req.body = {};
+    } else if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+      return next(new DomainError(ErrorCode.Validation, 'request body must be a JSON object'));
+    }
+    next();
+  });
+  // Errors from the middleware above (malformed JSON, too large) never reach Nest's filter.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res, log));
+  app.useGlobalFilters(new ApiExceptionFilter(log));
+  app.useGlobalPipes(validationPipe());
+  app.enableShutdownHooks();
+
+  const doc = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Berth API')
+      .setDescription('Deploy container images as services: revisions, rollbacks, scaling, logs. See docs/api.md.')
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API token (brt_…) or login JWT' })
+      .addGlobalParameters({ name: 'X-Berth-Project', in: 'header', required: false, description: 'project slug for login (JWT) callers' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs-json' });
+}

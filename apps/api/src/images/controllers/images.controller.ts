@@ -1,0 +1,69 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
+import type { ProjectContext } from '../../auth/principal';
+import { PageQuery, pageRequest } from '../../common/pagination/pagination';
+import { PutRegistryCredentialInput, ResolveImageInput } from '../inputs/image.inputs';
+import { ImagesService } from '../services/images.service';
+import { RegistryCredentialsService } from '../services/registry-credentials.service';
+
+@ApiTags('images')
+@ApiBearerAuth()
+@Controller('v1')
+export class ImagesController {
+  constructor(
+    private readonly images: ImagesService,
+    private readonly credentials: RegistryCredentialsService,
+  ) {}
+
+  @Post('images')
+  @ProjectRole('deployer')
+  @ApiOperation({ summary: 'Resolve a reference at its registry and record the version pinned by digest' })
+  resolve(@CurrentProject() project: ProjectContext, @CurrentActor() actor: Actor, @Body() body: ResolveImageInput) {
+    return this.images.resolveAndRecord(project, actor, body.reference);
+  }
+
+  @Get('images')
+  @ProjectRole('viewer')
+  list(@CurrentProject() project: ProjectContext, @Query() q: PageQuery) {
+    return this.images.list(project, pageRequest(q));
+  }
+
+  @Get('images/:id/versions')
+  @ProjectRole('viewer')
+  versions(@CurrentProject() project: ProjectContext, @Param('id') id: string, @Query() q: PageQuery) {
+    return this.images.versions(project, id, pageRequest(q));
+  }
+
+  @Get('images/:id/tags')
+  @ProjectRole('viewer')
+  tags(@CurrentProject() project: ProjectContext, @Param('id') id: string, @Query() q: PageQuery) {
+    return this.images.tags(project, id, pageRequest(q, 'text'));
+  }
+
+  @Put('registry-credentials/:registry')
+  @ProjectRole('admin')
+  @ApiOperation({ summary: 'Store credentials for a registry host (encrypted at rest)' })
+  putCredential(
+    @CurrentProject() project: ProjectContext,
+    @CurrentActor() actor: Actor,
+    @Param('registry') registry: string,
+    @Body() body: PutRegistryCredentialInput,
+  ) {
+    return this.credentials.put(project, actor, registry, body.username, body.password);
+  }
+
+  @Get('registry-credentials')
+  @ProjectRole('admin')
+  @ApiOperation({ summary: 'List registry credentials (never their secrets)' })
+  listCredentials(@CurrentProject() project: ProjectContext, @Query() q: PageQuery) {
+    return this.credentials.list(project, pageRequest(q));
+  }
+
+  @Delete('registry-credentials/:registry')
+  @ProjectRole('admin')
+  @HttpCode(204)
+  async deleteCredential(@CurrentProject() project: ProjectContext, @CurrentActor() actor: Actor, @Param('registry') registry: string) {
+    await this.credentials.delete(project, actor, registry);
+  }
+}

@@ -1,0 +1,49 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Authenticated, CurrentActor, JoinToken, OperatorAdmin, type Actor } from '../../auth/access.decorators';
+import { PageQuery, pageRequest } from '../../common/pagination/pagination';
+import { CreateJoinTokenInput, RegisterNodeInput } from '../inputs/node.inputs';
+import { NodesService } from '../services/nodes.service';
+
+@ApiTags('nodes')
+@ApiBearerAuth()
+@Controller('v1/nodes')
+export class NodesController {
+  constructor(private readonly nodes: NodesService) {}
+
+  @Get()
+  @Authenticated()
+  @ApiOperation({ summary: 'Fleet summary (read-only, any authenticated caller)' })
+  list(@Query() q: PageQuery) {
+    return this.nodes.list(pageRequest(q));
+  }
+
+  @Post('join-tokens')
+  @OperatorAdmin()
+  @ApiOperation({ summary: 'Create a node join token (bjt_…); shown once' })
+  joinToken(@CurrentActor() a: Actor, @Body() body: CreateJoinTokenInput) {
+    return this.nodes.createJoinToken(a, body);
+  }
+
+  @Post('register')
+  @JoinToken()
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Agent registration, authenticated by a join token' })
+  register(@Body() body: RegisterNodeInput) {
+    return this.nodes.register(body);
+  }
+
+  @Post(':name/drain')
+  @OperatorAdmin()
+  @HttpCode(200)
+  drain(@CurrentActor() a: Actor, @Param('name') name: string) {
+    return this.nodes.setDraining(a, name, true);
+  }
+
+  @Post(':name/undrain')
+  @OperatorAdmin()
+  @HttpCode(200)
+  undrain(@CurrentActor() a: Actor, @Param('name') name: string) {
+    return this.nodes.setDraining(a, name, false);
+  }
+}

@@ -1,0 +1,70 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { IsStringMap } from '../../common/validation/validation';
+
+export class CreateJoinTokenInput {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  description?: string;
+
+  @ApiPropertyOptional({ description: 'hours until the token expires; never when omitted' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(24 * 365)
+  expiresInHours?: number;
+}
+
+export class CapacityInput {
+  @ApiProperty()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  cpuMillis!: number;
+
+  @ApiProperty()
+  @IsInt()
+  @Min(1)
+  @Max(100_000_000)
+  memoryMiB!: number;
+
+  @ApiProperty()
+  @IsInt()
+  @Min(1)
+  @Max(100_000_000)
+  pids!: number;
+}
+
+export class RegisterNodeInput {
+  @ApiProperty({ example: 'worker-1' })
+  @IsString()
+  @Matches(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, { message: 'name must be 1-63 lowercase letters, digits, "." or "-"' })
+  name!: string;
+
+  @ApiProperty({ example: '10.0.0.5' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  @Matches(/^[A-Za-z0-9.:[\]-]+$/, { message: 'address must be a host name or IP address' })
+  address!: string;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
+  @IsOptional()
+  @IsStringMap('label', { maxEntries: 64, maxValue: 253 })
+  labels?: Record<string, string>;
+
+  @ApiProperty({ type: CapacityInput })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => CapacityInput)
+  capacity!: CapacityInput;
+
+  @ApiProperty({ example: '0.1.0' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(64)
+  agentVersion!: string;
+}
