@@ -1,0 +1,83 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { commonSchema, durationMs, port } from '@berth/config';
+
+const optionalInt = z.coerce.number().int().min(1).optional();
+
+/** The agent has no database access: a worker node is not trusted with Postgres. */
+export const agentConfigSchema = commonSchema.extend({
+  BERTH_AGENT_OPS_HOST: z.string().default('127.0.0.1'),
+  BERTH_AGENT_OPS_PORT: port(9102),
+  BERTH_NODE_NAME: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label').default('node-1'),
+  /** Where the api listens; the agent registers there with its join token. */
+  BERTH_API_URL: z.string().url().default('http://127.0.0.1:8080'),
+  BERTH_JOIN_TOKEN: z.string().regex(/^bjt_/, 'must be a node join token (bjt_...)').optional(),
+  /** Address the gateway reaches this node's containers through (reported at registration). */
+  BERTH_NODE_ADDRESS: z.string().min(1).default('127.0.0.1'),
+  /** k=v,k=v */
+  BERTH_NODE_LABELS: z
+    .string()
+    .default('')
+    .transform((s, ctx) => {
+      const out: Record<string, string> = {};
+      for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+        const i = part.indexOf('=');
+        if (i <= 0) {
+          ctx.addIssue({ code: 'custom', message: `label "${part}" is not key=value` });
+          return z.NEVER;
+        }
+        out[part.slice(0, i)] = part.slice(i + 1);
+      }
+      return out;
+    }),
+  /** Capacity offered to the scheduler; defaults from the machine. */
+  BERTH_NODE_CPU_MILLIS: optionalInt,
+  BERTH_NODE_MEMORY_MIB: optionalInt,
+  BERTH_NODE_PIDS: optionalInt,
+  BERTH_RUNTIME: z.enum(['runc', 'hollow']).default('runc'),
+  /** hollow only: host this many simulated nodes in one process (named <BERTH_NODE_NAME>-<i>). */
+  BERTH_HOLLOW_NODES: z.coerce.number().int().min(1).max(5000).default(1),
+  BERTH_QUEUE_PREFIX: z.string().min(1).default('bull'),
+  /** Overrides the interval the api hands out at registration. */
+  BERTH_HEARTBEAT_INTERVAL_MS: durationMs(0),
+  /** Commands handled at once per node (a slow pull must not hold up a stop). */
+  BERTH_AGENT_CONCURRENCY: z.coerce.number().int().min(1).default(8),
+  /**
+   * runc: container network. Several agents on one host need one bridge + subnet each; `auto`
+   * derives both from the node name (bridge `bz<hash>`, subnet 10.<100..227>.0.0/16).
+   */
+  BERTH_CNI_BRIDGE: z.string().max(15).default('berth0'),
+  BERTH_CNI_SUBNET: z.union([z.literal('auto'), z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR or auto')]).default('10.88.0.0/16'),
+  BERTH_REGISTRY_INSECURE: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+  /** Restart backoff of crashing replicas (first delay; doubles up to 5 min). */
+  BERTH_RESTART_BACKOFF_MS: durationMs(10_000),
+  /**
+   * What a graceful shutdown (SIGTERM) does with running containers: `keep` them for the next agent to
+   * recover (production: an agent upgrade must not restart the apps), or `stop` them (tests, dev).
+   * Defaults to `stop` when NODE_ENV=test.
+   */
+  BERTH_AGENT_ON_EXIT: z.enum(['keep', 'stop']).optional(),
+  BERTH_SHIP_LOGS: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+});
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export function defaultCapacity(c: AgentConfig) {
+  return {
+    cpuMillis: c.BERTH_NODE_CPU_MILLIS ?? os.cpus().length * 1000,
+    memoryMiB: c.BERTH_NODE_MEMORY_MIB ?? Math.floor(os.totalmem() / 1024 / 1024),
+    pids: c.BERTH_NODE_PIDS ?? 32_768,
+  };
+}
+
+/** Bridge and subnet for a node: configured, or derived from its name when `auto`. */
+export function cniFor(c: AgentConfig, nodeName: string): { bridge: string; subnet: string } {
+  let h = 0;
+  for (const ch of nodeName) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return {
+    bridge: c.BERTH_CNI_BRIDGE === 'auto' ? `bz${h.toString(16).padStart(8, '0').slice(0, 8)}` : c.BERTH_CNI_BRIDGE,
+    subnet: c.BERTH_CNI_SUBNET === 'auto' ? `10.${100 + (h % 128)}.0.0/16` : c.BERTH_CNI_SUBNET,
+  };
+}

@@ -1,0 +1,111 @@
+import 'reflect-metadata';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { loadConfigOrExit } from '@berth/config';
+import { QueueName, type NodeEventsJob } from '@berth/contracts';
+import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
+import { ImagePuller } from '@berth/oci';
+import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime } from '@berth/runtime';
+import { agentConfigSchema, cniFor, defaultCapacity } from './config';
+import { HollowImageProvider, OciImageProvider } from './image-provider';
+import { NodeAgent } from './node-agent';
+import { registerNode } from './registration';
+
+export const AGENT_VERSION = '0.1.0';
+
+async function main() {
+  const config = loadConfigOrExit(agentConfigSchema, 'agent');
+  const log = createLogger('agent', config.LOG_LEVEL).child({ node: config.BERTH_NODE_NAME });
+  if (!config.BERTH_JOIN_TOKEN) {
+    process.stderr.write('berth-agent: BERTH_JOIN_TOKEN: a node join token (bjt_...) is required to register (not set)\n');
+    process.exit(78);
+  }
+  const registry = createMetricsRegistry('agent');
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const events = new Queue<NodeEventsJob>(QueueName.NodeEvents, { connection: redis, prefix: config.BERTH_QUEUE_PREFIX });
+  const onExit = config.BERTH_AGENT_ON_EXIT ?? (config.NODE_ENV === 'test' ? 'stop' : 'keep');
+  const agents: NodeAgent[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+
+  const count = config.BERTH_RUNTIME === 'hollow' ? config.BERTH_HOLLOW_NODES : 1;
+  for (let i = 1; i <= count; i++) {
+    const name = count > 1 ? `${config.BERTH_NODE_NAME}-${i}` : config.BERTH_NODE_NAME;
+    const reg = await registerNode(config.BERTH_API_URL, config.BERTH_JOIN_TOKEN, {
+      name,
+      address: config.BERTH_NODE_ADDRESS,
+      labels: config.BERTH_NODE_LABELS,
+      capacity: defaultCapacity(config),
+      agentVersion: AGENT_VERSION,
+    });
+    let runtime;
+    let images;
+    let dialer;
+    if (config.BERTH_RUNTIME === 'hollow') {
+      const hollow = new HollowRuntime();
+      runtime = hollow;
+      images = new HollowImageProvider();
+      dialer = hollow.probeDialer();
+    } else {
+      const dir = path.resolve(config.BERTH_DATA_DIR, `agent-${name}`);
+      const puller = new ImagePuller({ root: path.join(dir, 'images'), clientOptions: { insecureRegistries: config.BERTH_REGISTRY_INSECURE } });
+      await puller.init();
+      cleanups.push(() => puller.close());
+      const network = new CniNetwork({
+        dataDir: path.join(dir, 'cni'),
+        ...cniFor(config, name),
+        netnsPrefix: `b-${name.slice(0, 12)}-`,
+        networkName: `berth-${name}`,
+      });
+      runtime = new RuncRuntime({ stateDir: path.join(dir, 'runtime'), runcRoot: `/run/berth/${name}`, cgroupParent: `/berth/${name}`, network });
+      images = new OciImageProvider(puller);
+      dialer = netProbeDialer;
+    }
+    const agent = new NodeAgent({
+      nodeId: reg.nodeId,
+      nodeName: name,
+      runtime,
+      images,
+      dialer,
+      connection: redis,
+      events,
+      redis: config.BERTH_SHIP_LOGS ? redis : null,
+      prefix: config.BERTH_QUEUE_PREFIX,
+      heartbeatIntervalMs: config.BERTH_HEARTBEAT_INTERVAL_MS || reg.heartbeatIntervalMs,
+      concurrency: config.BERTH_AGENT_CONCURRENCY,
+      backoff: { initialDelayMs: config.BERTH_RESTART_BACKOFF_MS },
+      log: log.child({ nodeId: reg.nodeId, name }),
+    });
+    await agent.start();
+    agents.push(agent);
+    log.info({ nodeId: reg.nodeId, name, runtime: config.BERTH_RUNTIME }, 'node registered; agent running');
+  }
+
+  const ops = await startOpsServer({
+    app: 'agent',
+    host: config.BERTH_AGENT_OPS_HOST,
+    port: config.BERTH_AGENT_OPS_PORT,
+    registry,
+    checks: [redisCheck(redis)],
+  });
+  log.info({ url: `http://${config.BERTH_AGENT_OPS_HOST}:${ops.port}` }, 'agent ops listening');
+  // onShutdown runs closers last-first: agents stop before their connections go.
+  onShutdown(log, [
+    () => ops.close(),
+    () => redis.quit().then(() => undefined),
+    () => events.close(),
+    ...cleanups,
+    async () => {
+      // Stop taking commands first: replacements the scheduler sends meanwhile must not start here.
+      await Promise.all(agents.map((a) => a.close()));
+      // `npm run down` asks for the containers to go too, by leaving this file before SIGTERM.
+      const stopFile = path.resolve(config.BERTH_DATA_DIR, 'run', 'agent.stop-containers');
+      if (onExit === 'stop' || fs.existsSync(stopFile)) {
+        await Promise.all(agents.map((a) => a.stopAll()));
+        fs.rmSync(stopFile, { force: true });
+      }
+    },
+  ]);}
+
+main().catch(exitOnStartupError('agent'));

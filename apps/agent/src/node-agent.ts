@@ -1,0 +1,372 @@
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type Redis from 'ioredis';
+import type { Logger } from 'pino';
+import {
+  nodeQueueName,
+  RedisKey,
+  type NodeCommandJob,
+  type NodeEventsJob,
+  type ReplicaReportJob,
+  type ReplicaSpec,
+  type ReplicaState,
+} from '@berth/contracts';
+import {
+  HOLLOW_ANNOTATION,
+  ReplicaSupervisor,
+  type BackoffOptions,
+  type ContainerRuntime,
+  type ContainerSpec,
+  type ProbeDialer,
+  type ReplicaReportDetails,
+} from '@berth/runtime';
+import type { ImageProvider } from './image-provider';
+
+/** Annotation carrying the ReplicaSpec, so a restarted agent can supervise (and restart) what it finds. */
+export const SPEC_ANNOTATION = 'berth.dev/replica-spec';
+/** Env var of a service that, on hollow nodes, becomes the hollow behaviour annotation (tests, benches). */
+export const HOLLOW_ENV = 'BERTH_HOLLOW';
+const REPORTABLE = new Set<ReplicaState>(['PULLING', 'STARTING', 'RUNNING', 'READY', 'EXITED', 'BACKOFF', 'FAILED', 'STOPPED']);
+
+export interface NodeAgentOptions {
+  nodeId: string;
+  nodeName: string;
+  runtime: ContainerRuntime;
+  images: ImageProvider;
+  dialer: ProbeDialer;
+  /** BullMQ connection for this node's command worker (a dedicated blocking connection is made from it). */
+  connection: ConnectionOptions;
+  /** Shared producer for node-events. */
+  events: Queue<NodeEventsJob>;
+  /** For log streams; null disables log shipping. */
+  redis: Redis | null;
+  prefix: string;
+  heartbeatIntervalMs: number;
+  concurrency?: number;
+  backoff?: Partial<BackoffOptions>;
+  stopGraceMs?: number;
+  log: Logger;
+}
+
+interface Entry {
+  spec: ReplicaSpec;
+  /** Generation of the newest command about this replica: every report carries it. */
+  generation: number;
+  sup: ReplicaSupervisor | null;
+  stopRequested: boolean;
+  logs: AbortController | null;
+  /** Lines written before the first follower attached (start-up output) are shipped once from the tail. */
+  shippedTail: boolean;
+  /** When the start command was queued (ms since the epoch; 0 for containers recovered after a restart). */
+  commandAt: number;
+}
+
+/**
+ * One node's agent: consumes `node-<id>` (start / stop / sync), supervises each replica with the
+ * runtime's ReplicaSupervisor, reports every state change (in order) on `node-events`, heartbeats,
+ * and ships container log lines to Redis streams. Commands are idempotent: a re-sent start of a
+ * replica it already runs only re-announces its state.
+ */
+export class NodeAgent {
+  private readonly replicas = new Map<string, Entry>();
+  private worker: Worker<NodeCommandJob> | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private sendChain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private workerConnection: Redis | null = null;
+  private seq = 0;
+  /** Monotonic across restarts: milliseconds since the epoch scaled, plus a counter within one millisecond. */
+  private nextSeq(): number {
+    this.seq = Math.max(this.seq + 1, Date.now() * 1000);
+    return this.seq;
+  }
+
+  constructor(private readonly o: NodeAgentOptions) {}
+
+  get nodeId(): string {
+    return this.o.nodeId;
+  }
+
+  /** Replicas this agent currently supervises, with their last state. */
+  status(): { replicaId: string; state: ReplicaState | null; generation: number }[] {
+    return [...this.replicas.values()].map((e) => ({ replicaId: e.spec.replicaId, state: e.sup?.currentState ?? null, generation: e.generation }));
+  }
+
+  /** Recover surviving containers, announce the start, then heartbeat and consume commands. */
+  async start(): Promise<void> {
+    const recovered = await this.recover();
+    await this.send({
+      kind: 'node-event',
+      nodeId: this.o.nodeId,
+      type: 'agent.started',
+      level: 'INFO',
+      message: `agent on ${this.o.nodeName} started; recovered ${recovered.length} container(s)`,
+      data: { recovered },
+      at: new Date().toISOString(),
+    });
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat().catch((e) => this.o.log.warn({ err: e.message }, 'heartbeat failed')), this.o.heartbeatIntervalMs);
+    // The worker gets a connection of its own: BullMQ may end a connection it was handed when it closes.
+    this.workerConnection = isRedisInstance(this.o.connection) ? this.o.connection.duplicate() : null;
+    this.worker = new Worker<NodeCommandJob>(nodeQueueName(this.o.nodeId), (job) => this.handle(job), {
+      connection: this.workerConnection ?? this.o.connection,
+      prefix: this.o.prefix,
+      concurrency: this.o.concurrency ?? 8,
+    });
+    this.worker.on('error', (e) => this.o.log.error({ err: e.message }, 'node queue worker error'));
+  }
+
+  /** Stops heartbeats and command intake; containers keep running (they outlive the agent). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.worker?.close();
+    await this.workerConnection?.quit().catch(() => undefined);
+    for (const e of this.replicas.values()) e.logs?.abort();
+    await this.sendChain.catch(() => undefined);
+  }
+
+  /** Stops every replica (graceful agent shutdown that should leave nothing behind, e.g. tests). */
+  async stopAll(graceMs = 2000): Promise<void> {
+    await Promise.all(
+      [...this.replicas.values()].map(async (e) => {
+        await this.stopEntry(e, 'agent shutting down', graceMs);
+        // A stop already under way (e.g. a scale-down with a longer grace) returns at once: wait for it.
+        if (e.sup) await Promise.race([e.sup.done, new Promise((r) => setTimeout(r, graceMs + 15_000))]);
+      }),
+    );
+  }
+
+  private async handle(job: Job<NodeCommandJob>): Promise<void> {
+    const cmd = job.data;
+    switch (cmd.kind) {
+      case 'start-replica':
+        return this.startReplica(cmd.spec, job.timestamp);
+      case 'stop-replica':
+        return this.stopReplica(cmd.replicaId, cmd.generation, cmd.reason, cmd.graceMs);
+      case 'sync-node':
+        return this.sync(cmd.replicaIds, cmd.listedAt);
+    }
+  }
+
+  async startReplica(spec: ReplicaSpec, commandAt = Date.now()): Promise<void> {
+    const known = this.replicas.get(spec.replicaId);
+    if (known) {
+      // A re-sent start: adopt the newer generation and say where we are.
+      if (spec.generation > known.generation) known.generation = spec.generation;
+      const s = known.sup?.currentState;
+      if (s && REPORTABLE.has(s)) await this.report(known, s, { restartCount: known.sup!.restartCount });
+      return;
+    }
+    const e: Entry = { spec, generation: spec.generation, sup: null, stopRequested: false, logs: null, shippedTail: false, commandAt };
+    this.replicas.set(spec.replicaId, e);
+    await this.report(e, 'PULLING', { restartCount: 0 });
+    let prepared: Awaited<ReturnType<ImageProvider['prepare']>>;
+    let lastProgress = 0;
+    try {
+      prepared = await this.o.images.prepare(spec, (p) => {
+        const now = Date.now();
+        if (now - lastProgress < 500 && p.status !== 'done') return;
+        lastProgress = now;
+        void this.report(e, 'PULLING', { restartCount: 0 }, [{ layer: p.layer, done: p.done, total: p.total }]);
+      });
+    } catch (err) {
+      this.replicas.delete(spec.replicaId);
+      await this.report(e, 'FAILED', { restartCount: 0, reason: `image pull failed: ${(err as Error).message}` });
+      return;
+    }
+    if (e.stopRequested) {
+      this.replicas.delete(spec.replicaId);
+      await this.o.images.release(spec.replicaId).catch(() => undefined);
+      return;
+    }
+    e.sup = this.supervisor(e, prepared);
+    void e.sup.done.then(() => this.forget(e));
+    await e.sup.start();
+  }
+
+  private supervisor(e: Entry, prepared: Awaited<ReturnType<ImageProvider['prepare']>>): ReplicaSupervisor {
+    const spec = e.spec;
+    return new ReplicaSupervisor({
+      runtime: this.o.runtime,
+      buildSpec: () => containerSpec(spec, prepared),
+      restart: spec.restart,
+      backoff: this.o.backoff,
+      healthCheck: spec.healthCheck,
+      port: spec.port,
+      dialer: this.o.dialer,
+      stopGraceMs: this.o.stopGraceMs,
+      report: (state, details) => {
+        if (state === 'RUNNING') this.shipLogs(e);
+        if (REPORTABLE.has(state)) void this.report(e, state, details);
+      },
+    });
+  }
+
+  async stopReplica(replicaId: string, generation: number, reason: string, graceMs: number): Promise<void> {
+    const e = this.replicas.get(replicaId);
+    if (!e) {
+      // Not ours (any more): make sure nothing is left and confirm, so the scheduler's STOPPING ends.
+      await this.o.runtime.destroy(replicaId).catch(() => undefined);
+      await this.o.images.release(replicaId).catch(() => undefined);
+      await this.send({ ...reportJob(this.o.nodeId, replicaId, generation, 'STOPPED', { restartCount: 0, reason }), seq: this.nextSeq() });
+      return;
+    }
+    if (generation > e.generation) e.generation = generation;
+    await this.stopEntry(e, reason, graceMs);
+  }
+
+  private async stopEntry(e: Entry, reason: string, graceMs: number): Promise<void> {
+    e.stopRequested = true;
+    if (e.sup) {
+      const terminal = e.sup.currentState === 'STOPPED' || e.sup.currentState === 'FAILED';
+      await e.sup.stop(reason, graceMs);
+      // Already finished on its own: confirm the stop under the stop command's generation.
+      if (terminal) await this.report(e, 'STOPPED', { restartCount: e.sup.restartCount, reason });
+    } else {
+      await this.report(e, 'STOPPED', { restartCount: 0, reason });
+    }
+  }
+
+  /**
+   * The scheduler's list of what this node should run: stop everything else — except replicas whose
+   * start was queued after the list was read (`listedAt`): the list may predate their placement.
+   */
+  async sync(replicaIds: string[], listedAt?: number): Promise<void> {
+    const keep = new Set(replicaIds);
+    const doomed = [...this.replicas.values()].filter((e) => !keep.has(e.spec.replicaId) && (listedAt === undefined || e.commandAt < listedAt));
+    await Promise.all(doomed.map((e) => this.stopEntry(e, 'not assigned to this node any more', 2000)));
+    for (const c of await this.o.runtime.list()) {
+      if (!keep.has(c.id) && !this.replicas.has(c.id)) await this.o.runtime.destroy(c.id).catch(() => undefined);
+    }
+    this.o.log.info({ kept: keep.size, stopped: doomed.length }, 'synced with scheduler');
+  }
+
+  /** Adopts containers that survived an agent restart (spec from their annotation). */
+  private async recover(): Promise<string[]> {
+    const out: string[] = [];
+    for (const info of await this.o.runtime.list()) {
+      const raw = info.annotations[SPEC_ANNOTATION];
+      if (!raw) continue;
+      let spec: ReplicaSpec;
+      try {
+        spec = JSON.parse(raw) as ReplicaSpec;
+      } catch {
+        await this.o.runtime.destroy(info.id).catch(() => undefined);
+        continue;
+      }
+      try {
+        const prepared = await this.o.images.prepare(spec, () => undefined);
+        const e: Entry = { spec, generation: spec.generation, sup: null, stopRequested: false, logs: null, shippedTail: false, commandAt: 0 };
+        this.replicas.set(spec.replicaId, e);
+        e.sup = this.supervisor(e, prepared);
+        void e.sup.done.then(() => this.forget(e));
+        const handle = await this.o.runtime.recover(info.id);
+        await e.sup.adopt(handle);
+        out.push(spec.replicaId);
+      } catch (err) {
+        this.o.log.warn({ container: info.id, err: (err as Error).message }, 'could not recover container; destroying it');
+        this.replicas.delete(info.id);
+        await this.o.runtime.destroy(info.id).catch(() => undefined);
+      }
+    }
+    return out;
+  }
+
+  private forget(e: Entry) {
+    e.logs?.abort();
+    if (this.replicas.get(e.spec.replicaId) === e) this.replicas.delete(e.spec.replicaId);
+    void this.o.images.release(e.spec.replicaId).catch(() => undefined);
+  }
+
+  private shipLogs(e: Entry) {
+    if (!this.o.redis || e.logs) return;
+    const redis = this.o.redis;
+    const ctl = new AbortController();
+    e.logs = ctl;
+    const key = RedisKey.logs(e.spec.replicaId);
+    const ship = (line: string) => redis.xadd(key, 'MAXLEN', '~', '10000', '*', 'ts', new Date().toISOString(), 'stream', 'stdout', 'line', line);
+    void (async () => {
+      try {
+        const reader = this.o.runtime.logs(e.spec.replicaId);
+        if (!e.shippedTail) {
+          e.shippedTail = true;
+          for (const line of await reader.tail(1000)) await ship(line);
+        }
+        for await (const line of reader.follow(ctl.signal)) {
+          await ship(line);
+        }
+      } catch (err) {
+        if (!ctl.signal.aborted) this.o.log.debug({ replicaId: e.spec.replicaId, err: (err as Error).message }, 'log shipping ended');
+      }
+      // A restart gets a fresh follower.
+      if (e.logs === ctl) e.logs = null;
+    })();
+  }
+
+  private report(e: Entry, state: ReplicaState, d: ReplicaReportDetails, progress?: ReplicaReportJob['progress']): Promise<void> {
+    const job = reportJob(this.o.nodeId, e.spec.replicaId, e.generation, state as ReplicaReportJob['state'], d);
+    if (state === 'RUNNING' || state === 'READY') {
+      job.address = d.address ?? undefined;
+      job.port = d.port ?? e.spec.port;
+    }
+    if (progress) job.progress = progress;
+    job.seq = this.nextSeq();
+    return this.send(job);
+  }
+
+  /** Every event leaves in the order it happened (one chain per agent). */
+  private send(job: NodeEventsJob): Promise<void> {
+    // After close() (the process is going away) nothing more is sent; the next agent re-announces.
+    if (this.closed && job.kind !== 'replica-report') return Promise.resolve();
+    const p = this.sendChain.then(() => this.o.events.add(job.kind, job, { removeOnComplete: true, removeOnFail: 1000 }));
+    this.sendChain = p.catch((err) => this.o.log.warn({ err: (err as Error).message }, 'could not send node event'));
+    return p.then(() => undefined);
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.closed) return;
+    await this.send({
+      kind: 'heartbeat',
+      nodeId: this.o.nodeId,
+      at: new Date().toISOString(),
+      cachedImages: this.o.images.cached(),
+      runningReplicaIds: [...this.replicas.keys()].sort(),
+    });
+  }
+}
+
+function reportJob(nodeId: string, replicaId: string, generation: number, state: ReplicaReportJob['state'], d: ReplicaReportDetails): ReplicaReportJob {
+  return {
+    kind: 'replica-report',
+    nodeId,
+    replicaId,
+    generation,
+    state,
+    at: new Date().toISOString(),
+    exitCode: d.exitCode ?? null,
+    reason: d.reason,
+    restartCount: d.restartCount,
+  };
+}
+
+function isRedisInstance(c: ConnectionOptions): c is Redis {
+  return typeof (c as Redis).duplicate === 'function';
+}
+
+export function containerSpec(spec: ReplicaSpec, prepared: { rootfs: ContainerSpec['rootfs']; image: ContainerSpec['image'] }): ContainerSpec {
+  const annotations: Record<string, string> = { [SPEC_ANNOTATION]: JSON.stringify(spec), 'berth.dev/service': spec.serviceName };
+  if (spec.env[HOLLOW_ENV]) annotations[HOLLOW_ANNOTATION] = spec.env[HOLLOW_ENV];
+  return {
+    id: spec.replicaId,
+    rootfs: prepared.rootfs,
+    image: prepared.image,
+    command: spec.command,
+    env: spec.env,
+    port: spec.port,
+    resources: spec.resources,
+    hostname: spec.serviceName.slice(0, 63),
+    readOnlyRootfs: spec.readOnlyRootfs,
+    user: spec.user ?? null,
+    annotations,
+  };
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { commonSchema, databaseSchema, durationMs, port } from '@berth/config';
+
+const positive = (def: number) => z.coerce.number().int().min(1).default(def);
+
+export const schedulerConfigSchema = commonSchema.merge(databaseSchema).extend({
+  BERTH_SCHEDULER_OPS_HOST: z.string().default('127.0.0.1'),
+  BERTH_SCHEDULER_OPS_PORT: port(9101),
+  /** BullMQ key prefix; every process of one installation must use the same. */
+  BERTH_QUEUE_PREFIX: z.string().min(1).default('bull'),
+  /** Parallel reconciles (different services; one service is never reconciled twice at once). */
+  BERTH_RECONCILE_CONCURRENCY: positive(8),
+  BERTH_NODE_EVENTS_CONCURRENCY: positive(16),
+  /** Every live service is re-enqueued this often, so a lost job or missed report heals. */
+  BERTH_RESYNC_INTERVAL_MS: durationMs(10_000),
+  /** Agents heartbeat this often (told to them at registration by the api). */
+  BERTH_HEARTBEAT_INTERVAL_MS: durationMs(2_000),
+  /** A node missing this many heartbeats in a row is DOWN and its replicas LOST. */
+  BERTH_NODE_DOWN_AFTER_MISSED: positive(3),
+  BERTH_LIVENESS_CHECK_INTERVAL_MS: durationMs(1_000),
+  /** A rolling-out revision not fully READY after this long is FAILED and the previous one restored. */
+  BERTH_ROLLOUT_DEADLINE_MS: durationMs(60_000),
+  /** A replica must stay READY this long before a rollout or drain counts it and lets an old one go. */
+  BERTH_MIN_READY_MS: durationMs(1_000),
+  /** A start/stop command not acknowledged by a state change after this long is sent again. */
+  BERTH_COMMAND_RESEND_AFTER_MS: durationMs(10_000),
+  /** SIGTERM → SIGKILL grace given to agents when stopping a replica. */
+  BERTH_STOP_GRACE_MS: durationMs(10_000),
+  /** How long a worker may hold a job before BullMQ considers it stalled (crashed worker) and retries it. */
+  BERTH_JOB_LOCK_MS: durationMs(30_000),
+  /** The node snapshot (capacity + allocation) is reused this long between reconciles. */
+  BERTH_NODE_SNAPSHOT_TTL_MS: durationMs(250),
+  /** Routing-table changes are coalesced and published this often. */
+  BERTH_ROUTES_FLUSH_MS: durationMs(100),
+});
+export type SchedulerConfig = z.infer<typeof schedulerConfigSchema>;

@@ -1,0 +1,104 @@
+import type Redis from 'ioredis';
+import type { Logger } from 'pino';
+import { RedisKey, routeKey, type RouteEntry } from '@berth/contracts';
+import type { SchedulerRepository } from '../db';
+
+/**
+ * Publishes the routing table (RedisKey.routes) from Postgres. Services are marked dirty by
+ * reconciles and replica reports; a flush every `flushMs` rebuilds their entries in one query,
+ * writes only entries whose content changed, and announces each changed field on the channel.
+ * Deleted services with nothing left running are removed from the table.
+ */
+export class RoutePublisher {
+  private dirty = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  /** Field each service was last published under (a rename would otherwise leave a stale field). */
+  private fields = new Map<string, string>();
+
+  constructor(
+    private readonly repo: SchedulerRepository,
+    private readonly redis: Redis,
+    private readonly log: Logger,
+    private readonly flushMs: number,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush().catch((e) => this.log.error({ err: e }, 'route flush failed')), this.flushMs);
+  }
+
+  markDirty(serviceId: string): void {
+    this.dirty.add(serviceId);
+  }
+
+  async flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.dirty.size === 0) return;
+    const ids = [...this.dirty];
+    this.dirty = new Set();
+    this.flushing = this.publish(ids)
+      .catch((e) => {
+        for (const id of ids) this.dirty.add(id);
+        throw e;
+      })
+      .finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  private async publish(ids: string[]): Promise<void> {
+    const { services, replicas } = await this.repo.routeData(ids);
+    const byService = new Map<string, typeof replicas>();
+    for (const r of replicas) {
+      const list = byService.get(r.serviceId) ?? [];
+      list.push(r);
+      byService.set(r.serviceId, list);
+    }
+    const seen = new Set(services.map((s) => s.id));
+    for (const s of services) {
+      const field = routeKey(s.project.slug, s.name);
+      const mine = byService.get(s.id) ?? [];
+      if (s.deletedAt && mine.length === 0) {
+        if ((await this.redis.hdel(RedisKey.routes, field)) > 0) await this.redis.publish(RedisKey.routesChannel, field);
+        continue;
+      }
+      const entry: RouteEntry = {
+        serviceId: s.id,
+        project: s.project.slug,
+        service: s.name,
+        minScale: s.minScale,
+        maxScale: s.maxScale,
+        targetConcurrency: s.targetConcurrency,
+        desiredReplicas: s.deletedAt ? 0 : s.desiredReplicas,
+        endpoints: mine
+          .filter((r) => r.state === 'READY' && r.address && r.port)
+          .map((r) => ({ replicaId: r.id, revisionId: r.revisionId, address: r.address!, port: r.port! })),
+        startingReplicas: mine.filter((r) => r.state !== 'READY').length,
+        updatedAt: new Date().toISOString(),
+      };
+      const current = await this.redis.hget(RedisKey.routes, field);
+      if (current && sameRoute(JSON.parse(current) as RouteEntry, entry)) continue;
+      await this.redis.hset(RedisKey.routes, field, JSON.stringify(entry));
+      await this.redis.publish(RedisKey.routesChannel, field);
+      const old = this.fields.get(s.id);
+      if (old && old !== field && (await this.redis.hdel(RedisKey.routes, old)) > 0) await this.redis.publish(RedisKey.routesChannel, old);
+      this.fields.set(s.id, field);
+    }
+    // Services gone from the database entirely (hard-deleted): drop the field we know.
+    for (const id of ids) {
+      if (seen.has(id)) continue;
+      const field = this.fields.get(id);
+      if (field && (await this.redis.hdel(RedisKey.routes, field)) > 0) await this.redis.publish(RedisKey.routesChannel, field);
+      this.fields.delete(id);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.flush().catch(() => undefined);
+  }
+}
+
+function sameRoute(a: RouteEntry, b: RouteEntry): boolean {
+  const strip = ({ updatedAt: _u, ...rest }: RouteEntry) => rest;
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}

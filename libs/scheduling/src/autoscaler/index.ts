@@ -1,0 +1,2 @@
+export * from './kpa';
+export * from './concurrency-window';
