@@ -1,0 +1,39 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { bool, commonSchema, durationMs, port } from '@berth/config';
+
+export const gatewayConfigSchema = commonSchema.extend({
+  BERTH_GATEWAY_HOST: z.string().default('127.0.0.1'),
+  BERTH_GATEWAY_PORT: port(8000),
+  BERTH_GATEWAY_OPS_PORT: port(9100),
+  /** Hosts are <service>.<project>.<base-domain>. */
+  BERTH_BASE_DOMAIN: z.string().default('localhost'),
+  /** Names this gateway in the concurrency samples it publishes; must be unique per running gateway. */
+  BERTH_GATEWAY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only')
+    .default(`${os.hostname()}-${process.pid}`),
+  /** Prefix on the Redis keys and channel of the routing table and concurrency samples (the scheduler must use the same). */
+  BERTH_REDIS_KEY_PREFIX: z.string().default(''),
+  /** BullMQ key prefix of the autoscale queue the gateway sends wake-ups to. */
+  BERTH_QUEUE_PREFIX: z.string().min(1).default('bull'),
+  /** How long a request is held while its service starts (scale from zero) before a 503. */
+  BERTH_GATEWAY_HOLD_TIMEOUT_MS: durationMs(10_000),
+  /** Retry-After (seconds) on 503 answers. */
+  BERTH_GATEWAY_RETRY_AFTER_S: z.coerce.number().int().min(0).default(5),
+  /** Attempts per idempotent request when an upstream refuses or resets before answering. */
+  BERTH_GATEWAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  /** Idempotent requests with a body up to this size are buffered so they can be retried. */
+  BERTH_GATEWAY_RETRY_BODY_LIMIT_BYTES: z.coerce.number().int().min(0).default(64 * 1024),
+  /** Full reload of the routing table, a safety net under the pub/sub change notices. */
+  BERTH_GATEWAY_ROUTES_REFRESH_MS: durationMs(10_000),
+  /** Interval of the concurrency samples published for the autoscaler. */
+  BERTH_GATEWAY_CONCURRENCY_REPORT_MS: durationMs(1000),
+  /** Time an upstream has to send response headers. */
+  BERTH_GATEWAY_UPSTREAM_HEADERS_TIMEOUT_MS: durationMs(300_000),
+  /** On shutdown, in-flight requests get this long to finish before their connections are cut. */
+  BERTH_GATEWAY_DRAIN_MS: durationMs(10_000),
+  /** Keep X-Forwarded-Proto/-Host sent by the client (only behind a trusted load balancer). */
+  BERTH_GATEWAY_TRUST_FORWARDED: bool(false),
+});
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

@@ -1,0 +1,39 @@
+import { PrismaService } from '@berth/db';
+import { createLogger, createMetricsRegistry } from '@berth/observability';
+import Redis from 'ioredis';
+import { startAutoscaler } from '../../../apps/scheduler/src/autoscaler';
+import type { AutoscalerLoopSettings } from '../../../apps/scheduler/src/autoscaler';
+import { AutoscalerRepository } from '../../../libs/db/src/repositories/autoscaler.repository';
+import type { RunningSystem } from '../../support/system';
+
+/**
+ * The scheduler is meant to call startAutoscaler() from its main.ts. Until it does (its /metrics lack
+ * berth_autoscaler_*), this runs the same autoscaler in the calling process against the system's
+ * Postgres and Redis — what a second scheduler instance would run — so gateway e2e tests and the
+ * cold-start bench exercise wake-ups and scaling. Returns null when the scheduler already runs it.
+ */
+export async function standInAutoscalerIfMissing(
+  sys: RunningSystem,
+  decider: AutoscalerLoopSettings['decider'],
+  tickMs = 250,
+): Promise<{ stop(): Promise<void> } | null> {
+  const metrics = await (await fetch(`${sys.opsUrls.scheduler}/metrics`)).text();
+  if (metrics.includes('berth_autoscaler_decisions_total')) return null;
+  process.stderr.write('gateway e2e: the scheduler does not run the autoscaler; running it in this process\n');
+  const prisma = new PrismaService({ databaseUrl: sys.databaseUrl, poolSize: 2 });
+  const connection = new Redis(sys.redisUrl, { maxRetriesPerRequest: null });
+  const autoscaler = await startAutoscaler({
+    repository: new AutoscalerRepository(prisma),
+    connection,
+    log: createLogger('e2e-autoscaler', 'warn'),
+    registry: createMetricsRegistry('e2e-autoscaler'),
+    settings: { enabled: true, tickMs, sampleMaxAgeMs: 3000, keyPrefix: '', bullPrefix: 'bull', decider },
+  });
+  return {
+    stop: async () => {
+      await autoscaler.stop();
+      await connection.quit();
+      await prisma.onModuleDestroy();
+    },
+  };
+}
