@@ -53,6 +53,8 @@ const RETRYABLE_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_CLOSED',
   'UND_ERR_DESTROYED',
+  // The replica closed before the whole (held, see forward) body arrived: it died mid-answer.
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
 ]);
 /** Failures meaning "nothing listens there (now)": skip that replica for a moment. */
 const EJECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
