@@ -1,23 +1,78 @@
 /**
- * One measured pull: `node pull.js <reference> <storeRoot>` pulls and unpacks the image into a
- * fresh store and prints one JSON line: wall ms inside the process and peak RSS (VmHWM).
- * Run by bench/pull/run.sh after compiling with swc.
+ * Measured pulls, two ways (run by bench/pull/run.sh after compiling with swc):
+ *
+ *   node pull.js <reference> <storeRoot>
+ *     one pull in a fresh process; prints one JSON line: wall ms inside the process, peak RSS.
+ *
+ *   node pull.js --serve <warmupReference>
+ *     a long-lived process, like the agent: one RegistryClient for its whole life (the agent keeps
+ *     one too), a warm-up pull of a small image first, then one pull per stdin line
+ *     `<reference> <storeRoot>` into a fresh store, answering one JSON line each. This is the
+ *     cost the agent pays per pull; node start-up and module loading are paid once per agent.
+ *
+ * Peak RSS is VmHWM of the process (reset before each served pull via /proc/self/clear_refs).
  */
-import { readFileSync } from 'node:fs';
-import { ImagePuller } from '@berth/oci';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { ImagePuller, RegistryClient } from '@berth/oci';
 
-async function main(): Promise<void> {
-  const [ref, root] = process.argv.slice(2);
-  if (!ref || !root) throw new Error('usage: pull.js <reference> <storeRoot>');
+function peakRssKb(): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+}
+
+/** CPU ms of the calling thread (the main thread: the one that must not be the bottleneck). */
+function threadCpuMs(): number {
+  const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in clock ticks of 10 ms
+}
+
+async function once(ref: string, root: string, client?: RegistryClient) {
+  const r0 = process.resourceUsage();
+  const m0 = threadCpuMs();
   const t0 = process.hrtime.bigint();
-  const puller = new ImagePuller({ root });
+  const puller = new ImagePuller(client ? { root, client } : { root });
   const result = await puller.pull(ref);
   await puller.close();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  process.stdout.write(
-    JSON.stringify({ ms, peakRssKb: Number(hwm), digest: result.digest, bytesFetched: result.bytesFetched, layers: result.layers.length }) + '\n',
-  );
+  const r1 = process.resourceUsage();
+  return {
+    ms,
+    cpuMs: Math.round((r1.userCPUTime + r1.systemCPUTime - r0.userCPUTime - r0.systemCPUTime) / 1000),
+    mainThreadCpuMs: threadCpuMs() - m0,
+    contextSwitches: r1.voluntaryContextSwitches + r1.involuntaryContextSwitches - r0.voluntaryContextSwitches - r0.involuntaryContextSwitches,
+    peakRssKb: peakRssKb(), digest: result.digest, bytesFetched: result.bytesFetched, layers: result.layers.length };
+}
+
+async function serve(warmup: string): Promise<void> {
+  const client = new RegistryClient();
+  const warm = mkdtempSync(join(tmpdir(), 'berth-pull-warmup-'));
+  try {
+    await once(warmup, warm, client);
+  } finally {
+    rmSync(warm, { recursive: true, force: true });
+  }
+  process.stdout.write('ready\n');
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [ref, root] = line.trim().split(/\s+/);
+    if (!ref || !root) continue;
+    if (global.gc) global.gc();
+    writeFileSync('/proc/self/clear_refs', '5'); // resets VmHWM to the current RSS
+    process.stdout.write(JSON.stringify(await once(ref, root, client)) + '\n');
+  }
+  await client.close();
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--serve') {
+    if (!args[1]) throw new Error('usage: pull.js --serve <warmupReference>');
+    return serve(args[1]);
+  }
+  const [ref, root] = args;
+  if (!ref || !root) throw new Error('usage: pull.js <reference> <storeRoot> | pull.js --serve <warmupReference>');
+  process.stdout.write(JSON.stringify(await once(ref, root)) + '\n');
 }
 
 main().catch((err: unknown) => {

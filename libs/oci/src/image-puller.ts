@@ -171,6 +171,7 @@ export class ImagePuller {
   async pull(target: PullTarget, options: PullOptions = {}): Promise<PullResult> {
     await this.init();
     await this.gcRunning;
+    this.unpacker.warm(); // the decode worker starts while the manifest is fetched
     this.activePulls++;
     try {
       return await this.doPull(typeof target === 'string' ? parseReference(target) : target, options);

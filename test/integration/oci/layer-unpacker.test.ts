@@ -326,6 +326,22 @@ it('reports authentic bytes that are not a tar as a decode error, not a digest m
   }
 });
 
+/** Names, types, modes, owners, sizes, content hashes and mtimes (not of whiteouts: made at unpack time). */
+function shape(root: string): string {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const r = join(rel, name);
+      const st = lstatSync(join(root, r));
+      const content = st.isFile() ? sha256(readFileSync(join(root, r))) : '';
+      out.push(`${r}:${st.mode.toString(8)}:${st.uid}:${st.gid}:${st.size}:${st.isCharacterDevice() ? '' : st.mtimeMs}:${content}`);
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out.join('\n');
+}
+
 function randomish(n: number): Buffer {
   const b = Buffer.alloc(n);
   let x = 12345;
@@ -335,3 +351,37 @@ function randomish(n: number): Buffer {
   }
   return b;
 }
+
+it('decodes the same tree on the decode worker and on the calling thread (ring wraps, all compressions)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-oci-threads-'));
+  try {
+    // 9 MiB of incompressible data: more than the worker's 4 × 1 MiB ring, so slots are reused.
+    const big = randomish(9 * 1024 * 1024);
+    const entries: TarEntry[] = [
+      { name: 'd', type: 'directory', mode: 0o750, uid: 7, gid: 8 },
+      { name: 'd/big.bin', content: big, mode: 0o640 },
+      { name: 'd/small', content: 'x'.repeat(10) },
+      { name: 'd/.wh.gone', content: '' },
+    ];
+    for (const c of ['gzip', 'zstd', 'none'] as const) {
+      const layer = await makeLayer(entries, c);
+      const desc = { digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType };
+      const trees: string[] = [];
+      for (const decodeThread of ['worker', 'main'] as const) {
+        const dest = mkdtempSync(join(dir, `${c}-${decodeThread}-`));
+        // Odd chunk sizes: batches straddle slot boundaries.
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < layer.blob.length; i += 65_537) chunks.push(layer.blob.subarray(i, i + 65_537));
+        const res = await new LayerUnpacker({ decodeThread }).unpack(Readable.from(chunks), dest, desc);
+        expect(res.diffId).toBe(layer.diffId);
+        expect(res.compressedBytes).toBe(layer.size);
+        expect(sha256(readFileSync(join(dest, 'd', 'big.bin')))).toBe(sha256(big));
+        expect(statSync(join(dest, 'd', 'gone')).isCharacterDevice()).toBe(true);
+        trees.push(shape(dest));
+      }
+      expect(trees[0]).toBe(trees[1]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
