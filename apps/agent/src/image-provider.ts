@@ -1,6 +1,7 @@
 import type { ReplicaSpec } from '@berth/contracts';
 import { ImagePuller, type PullProgress } from '@berth/oci';
 import type { ContainerSpec, ImageConfig } from '@berth/runtime';
+import type { ReplicaCredentials } from './pull-credentials';
 
 /**
  * What the agent needs from images: a root filesystem for a replica and the image's run config.
@@ -14,15 +15,24 @@ export interface ImageProvider {
   cached(): string[];
 }
 
-/** Pulls with libs/oci (digest-pinned) and prepares an overlay snapshot per replica; the runtime mounts it. */
+/**
+ * Pulls with libs/oci (digest-pinned) and prepares an overlay snapshot per replica; the runtime
+ * mounts it. `credentials` (optional) gives each replica's pull its project's registry
+ * credentials (see pull-credentials.ts); the pull runs on its own auth state, so one project's
+ * credentials or tokens never serve another project's pull.
+ */
 export class OciImageProvider implements ImageProvider {
   private readonly digests = new Set<string>();
 
-  constructor(private readonly puller: ImagePuller) {}
+  constructor(
+    private readonly puller: ImagePuller,
+    private readonly credentials?: ReplicaCredentials,
+  ) {}
 
   async prepare(spec: ReplicaSpec, onProgress: (p: PullProgress) => void) {
     const ref = `${spec.image.registry}/${spec.image.repository}@${spec.image.digest}`;
-    const pulled = await this.puller.pull(ref, { onProgress });
+    const provider = this.credentials?.(spec);
+    const pulled = await this.puller.pull(ref, provider ? { onProgress, credentials: provider } : { onProgress });
     this.digests.add(spec.image.digest);
     const snap = this.puller.snapshotter;
     const active = (await snap.listActive()).some((a) => a.key === spec.replicaId);

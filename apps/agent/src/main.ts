@@ -11,6 +11,7 @@ import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime } from '@berth/r
 import { agentConfigSchema, cniFor, defaultCapacity } from './config';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
 import { NodeAgent } from './node-agent';
+import { apiPullCredentials } from './pull-credentials';
 import { registerNode } from './registration';
 
 export const AGENT_VERSION = '0.1.0';
@@ -59,7 +60,11 @@ async function main() {
         networkName: `berth-${name}`,
       });
       runtime = new RuncRuntime({ stateDir: path.join(dir, 'runtime'), runcRoot: `/run/berth/${name}`, cgroupParent: `/berth/${name}`, network });
-      images = new OciImageProvider(puller);
+      // Private images: the project's registry credentials come from the API at pull time.
+      const creds = config.BERTH_JOIN_TOKEN
+        ? apiPullCredentials({ apiUrl: config.BERTH_API_URL, joinToken: config.BERTH_JOIN_TOKEN, nodeId: reg.nodeId })
+        : undefined;
+      images = new OciImageProvider(puller, creds);
       dialer = netProbeDialer;
     }
     const agent = new NodeAgent({

@@ -8,6 +8,7 @@ import { RegistryUnavailableError } from './errors';
 import {
   isRetryableNetworkError,
   RegistryClient,
+  type CredentialProvider,
   type ImageConfig,
   type LayerDescriptor,
   type Platform,
@@ -37,6 +38,18 @@ export interface PullProgress {
 export interface PullOptions {
   platform?: Platform;
   onProgress?: (p: PullProgress) => void;
+  /**
+   * Credentials for this pull only (e.g. the project's registry credentials), asked lazily —
+   * only if the registry challenges — with the registry host. The pull then runs on its own
+   * RegistryClient view (shared connections, separate auth and token caches), so nothing
+   * obtained with these credentials serves another pull. Without it, the puller's client (and
+   * its client-wide provider, if any) is used.
+   *
+   * Layers already on the node are reused without asking the registry, but the manifest is
+   * always fetched with this pull's credentials: a caller that may not read the repository
+   * fails there, before any cached layer is handed out.
+   */
+  credentials?: CredentialProvider;
 }
 
 export interface PullResult {
@@ -174,22 +187,27 @@ export class ImagePuller {
     this.unpacker.warm(); // the decode worker starts while the manifest is fetched
     this.activePulls++;
     try {
-      return await this.doPull(typeof target === 'string' ? parseReference(target) : target, options);
+      const client = options.credentials ? this.client.withCredentials(options.credentials) : this.client;
+      try {
+        return await this.doPull(client, typeof target === 'string' ? parseReference(target) : target, options);
+      } finally {
+        if (client !== this.client) await client.close();
+      }
     } finally {
       this.activePulls--;
     }
   }
 
-  private async doPull(ref: ImageReference, options: PullOptions): Promise<PullResult> {
+  private async doPull(client: RegistryClient, ref: ImageReference, options: PullOptions): Promise<PullResult> {
     const resolveOpts = options.platform ? { platform: options.platform } : {};
-    const img = await this.client.resolve(ref, resolveOpts);
+    const img = await client.resolve(ref, resolveOpts);
     await this.content.putBytes(img.digest, img.raw.manifest);
     await this.content.putBytes(img.configDigest, img.raw.config);
     const diffIds = img.layers.map((l) => l.diffId);
     const chainIds = computeChainIds(diffIds);
 
     const outcomes = await mapLimit(img.layers, this.opts.concurrency, (layer, i) =>
-      this.ensureLayer(ref, layer, chainIds[i]!, i > 0 ? chainIds[i - 1] : undefined, options.onProgress),
+      this.ensureLayer(client, ref, layer, chainIds[i]!, i > 0 ? chainIds[i - 1] : undefined, options.onProgress),
     );
 
     const record: ImageRecord = {
@@ -221,6 +239,7 @@ export class ImagePuller {
   }
 
   private ensureLayer(
+    client: RegistryClient,
     ref: ImageReference,
     layer: LayerDescriptor,
     chainId: string,
@@ -229,12 +248,13 @@ export class ImagePuller {
   ): Promise<LayerOutcome> {
     const running = this.inflightLayers.get(chainId);
     if (running) return running.then((o) => ({ ...o, fetched: false, bytes: 0, reused: true }));
-    const p = this.unpackLayer(ref, layer, chainId, parentChainId, onProgress).finally(() => this.inflightLayers.delete(chainId));
+    const p = this.unpackLayer(client, ref, layer, chainId, parentChainId, onProgress).finally(() => this.inflightLayers.delete(chainId));
     this.inflightLayers.set(chainId, p);
     return p;
   }
 
   private async unpackLayer(
+    client: RegistryClient,
     ref: ImageReference,
     layer: LayerDescriptor,
     chainId: string,
@@ -265,7 +285,7 @@ export class ImagePuller {
         if (local) {
           source = this.content.readStream(layer.digest);
         } else {
-          source = (await this.client.fetchBlob(ref, layer.digest)).stream;
+          source = (await client.fetchBlob(ref, layer.digest)).stream;
           if (this.opts.keepLayerBlobs) ingest = await this.content.openIngest(layer.digest, { expectedSize: layer.size });
         }
         const unpackOpts: Parameters<LayerUnpacker['unpack']>[3] = { onBytes };

@@ -289,6 +289,15 @@ export class RegistryClient {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
 
+  /**
+   * A client for one caller's credentials (one pull of one project): same connection pool and
+   * options, but its own credential lookup, auth state and token cache, so a token or password
+   * obtained for one caller is never presented for another. Closing it leaves the pool open.
+   */
+  withCredentials(credentials: CredentialProvider): RegistryClient {
+    return new RegistryClient({ ...this.opts, credentials, dispatcher: this.dispatcher });
+  }
+
   /** Base URL of a registry's API, http for loopback/insecure registries. */
   baseUrl(registry: string): string {
     const insecure = isLoopbackRegistry(registry) || (this.opts.insecureRegistries ?? []).includes(registry);
