@@ -21,10 +21,12 @@ async function main() {
     .option('--nodes <n>', 'hollow nodes', '1000')
     .option('--replicas <n>', 'replicas in total', '20000')
     .option('--per-service <n>', 'replicas per service', '20')
-    .option('--concurrency <n>', 'reconcile concurrency', '8')
+    .option('--concurrency <n>', 'reconcile concurrency (jobs in flight)', '32')
+    .option('--batch <n>', 'most services per reconcile batch (BERTH_RECONCILE_BATCH; 1 = off)', '16')
+    .option('--sample <n>', 'feasible nodes scored per placement (BERTH_PLACEMENT_SAMPLE; 0 = all)', '64')
     .option('--no-agents', 'measure placement only (no agents: replicas stay SCHEDULED)')
     .parse()
-    .opts<{ nodes: string; replicas: string; perService: string; concurrency: string; agents: boolean }>();
+    .opts<{ nodes: string; replicas: string; perService: string; concurrency: string; batch: string; sample: string; agents: boolean }>();
   const nodes = Number(o.nodes);
   const perService = Number(o.perService);
   const services = Math.ceil(Number(o.replicas) / perService);
@@ -32,6 +34,8 @@ async function main() {
 
   const h = new Harness({
     BERTH_RECONCILE_CONCURRENCY: Number(o.concurrency),
+    BERTH_PLACEMENT_SAMPLE: Number(o.sample),
+    BERTH_RECONCILE_BATCH: Number(o.batch),
     BERTH_NODE_EVENTS_CONCURRENCY: 32,
     BERTH_HEARTBEAT_INTERVAL_MS: 2000,
     BERTH_NODE_DOWN_AFTER_MISSED: 15,

@@ -9,7 +9,12 @@ export const schedulerConfigSchema = commonSchema.merge(databaseSchema).extend({
   /** BullMQ key prefix; every process of one installation must use the same. */
   BERTH_QUEUE_PREFIX: z.string().min(1).default('bull'),
   /** Parallel reconciles (different services; one service is never reconciled twice at once). */
-  BERTH_RECONCILE_CONCURRENCY: positive(8),
+  BERTH_RECONCILE_CONCURRENCY: positive(32),
+  /**
+   * Most services reconciled together (one read, one transaction, one command send); jobs that
+   * arrive while a batch runs form the next one. 1 reconciles service by service.
+   */
+  BERTH_RECONCILE_BATCH: positive(16),
   BERTH_NODE_EVENTS_CONCURRENCY: positive(16),
   /** Every live service is re-enqueued this often, so a lost job or missed report heals. */
   BERTH_RESYNC_INTERVAL_MS: durationMs(10_000),
@@ -30,6 +35,12 @@ export const schedulerConfigSchema = commonSchema.merge(databaseSchema).extend({
   BERTH_JOB_LOCK_MS: durationMs(30_000),
   /** The node snapshot (capacity + allocation) is reused this long between reconciles. */
   BERTH_NODE_SNAPSHOT_TTL_MS: durationMs(250),
+  /**
+   * Feasible nodes scored per placement (Nomad's limit iterator, Kubernetes' percentageOfNodesToScore):
+   * each plan starts at a random node and scores this many feasible ones (more when the service
+   * already has that many replicas); 0 scores every node. PENDING reasons always count the whole fleet.
+   */
+  BERTH_PLACEMENT_SAMPLE: z.coerce.number().int().min(0).default(64),
   /** Routing-table changes are coalesced and published this often. */
   BERTH_ROUTES_FLUSH_MS: durationMs(100),
 });

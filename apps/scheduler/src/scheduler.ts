@@ -10,7 +10,9 @@ import { LivenessMonitor } from './node-events/liveness.monitor';
 import { NodeEventsService } from './node-events/node-events.service';
 import { SchedulerQueues } from './queues';
 import { NodeCommandBatch } from './reconcile/node-command-batch';
+import { BatchStore } from './reconcile/batch-store';
 import { NodeSnapshotCache } from './reconcile/node-snapshot.cache';
+import { ReconcileBatcher } from './reconcile/reconcile-batcher';
 import { ReconcileService } from './reconcile/reconcile.service';
 import { RoutePublisher } from './routing/route-publisher';
 
@@ -30,7 +32,8 @@ export type SchedulerSettings = Pick<
   | 'BERTH_JOB_LOCK_MS'
   | 'BERTH_NODE_SNAPSHOT_TTL_MS'
   | 'BERTH_ROUTES_FLUSH_MS'
->;
+> &
+  Partial<Pick<SchedulerConfig, 'BERTH_PLACEMENT_SAMPLE' | 'BERTH_RECONCILE_BATCH'>>;
 
 export interface RunningScheduler {
   reconcile: ReconcileService;
@@ -67,8 +70,14 @@ export function startScheduler(deps: {
     minReadyMs: s.BERTH_MIN_READY_MS,
     commandResendAfterMs: s.BERTH_COMMAND_RESEND_AFTER_MS,
     stopGraceMs: s.BERTH_STOP_GRACE_MS,
+    placementSample: s.BERTH_PLACEMENT_SAMPLE ?? 64,
     commands,
-  });
+  }, new BatchStore(prisma));
+  const batcher = new ReconcileBatcher(
+    (items) => reconcile.reconcileBatch(items),
+    (id, cause) => reconcile.reconcile(id, cause),
+    s.BERTH_RECONCILE_BATCH ?? 16,
+  );
   const liveness = new LivenessMonitor(nodeRepo, schedulerRepo, queues, log.child({ part: 'liveness' }), {
     heartbeatIntervalMs: s.BERTH_HEARTBEAT_INTERVAL_MS,
     missedBeats: s.BERTH_NODE_DOWN_AFTER_MISSED,
@@ -102,7 +111,7 @@ export function startScheduler(deps: {
     QueueName.Reconcile,
     async (job) => {
       const end = metrics?.duration.startTimer();
-      const out = await reconcile.reconcile(job.data.serviceId, job.data.cause);
+      const out = await batcher.submit(job.data.serviceId, job.data.cause);
       end?.();
       metrics?.reconciles.inc();
       metrics?.conflicts.inc(out.conflicts);

@@ -1,5 +1,5 @@
 import { REPLICA_ALLOCATED, REPLICA_TERMINAL, type ReplicaState, type RevisionStatus } from '@berth/contracts';
-import { Placer } from './placement/placer';
+import { Placer, type PlacementSampling } from './placement/placer';
 import type { PlacementRequest } from './placement/plugin';
 import { rolloutBounds } from './rollout';
 import type { NodeView, ReplicaView, RevisionView, ServiceView } from './types';
@@ -38,6 +38,8 @@ export interface PlanOptions {
    * time, so a rollout is not failed for the time the scheduler itself was down.
    */
   deadlineNotBefore?: number;
+  /** Score a bounded, rotating window of feasible nodes per placement instead of all (see `PlacementSampling`); default: all. */
+  sampling?: PlacementSampling;
 }
 
 export interface PlanInput {
@@ -46,6 +48,11 @@ export interface PlanInput {
   /** Live replicas of the service, plus FAILED ones of a rolling-out revision (they count towards failing it). */
   replicas: readonly ReplicaView[];
   nodes: readonly NodeView[];
+  /**
+   * The same nodes by id, if the caller already has such a map (only `name` and `status` are read
+   * from it, so it may hold older copies with other allocations); built from `nodes` when absent.
+   */
+  nodeIndex?: ReadonlyMap<string, Pick<NodeView, 'name' | 'status'>>;
 }
 
 export interface PlannedCreate {
@@ -136,7 +143,7 @@ export function plan(input: PlanInput, opts: PlanOptions): Plan {
     events: [],
     recheckAt: null,
   };
-  const nodeById = new Map(nodes.map((n) => [n.id, n]));
+  const nodeById: ReadonlyMap<string, Pick<NodeView, 'name' | 'status'>> = input.nodeIndex ?? new Map(nodes.map((n) => [n.id, n]));
   const revById = new Map(input.revisions.map((r) => [r.id, r]));
   const stopping = new Set<string>();
   const stop = (r: ReplicaView, reason: string) => {
@@ -273,6 +280,9 @@ export function plan(input: PlanInput, opts: PlanOptions): Plan {
   const placer = new Placer(
     nodes,
     live.filter((r) => !stopping.has(r.id) && r.nodeId).map((r) => r.nodeId),
+    undefined,
+    undefined,
+    opts.sampling,
   );
   for (const r of kept.filter((k) => k.state === 'PENDING').sort(byAge)) {
     const res = placer.place(req);
@@ -406,7 +416,7 @@ function retireReason(
   r: ReplicaView,
   target: RevisionView,
   revs: Map<string, RevisionView>,
-  nodes: Map<string, NodeView>,
+  nodes: ReadonlyMap<string, Pick<NodeView, 'name' | 'status'>>,
 ): string {
   if (r.revisionId !== target.id) return `replaced by revision ${target.number} (was revision ${revs.get(r.revisionId)?.number ?? '?'})`;
   return `node ${r.nodeId ? (nodes.get(r.nodeId)?.name ?? r.nodeId) : '?'} is draining`;

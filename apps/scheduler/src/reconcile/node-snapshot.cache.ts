@@ -29,6 +29,21 @@ export class NodeSnapshotCache {
     return this.withInFlight(await this.load());
   }
 
+  /** The fleet as last loaded (revalidated like `get`), without in-flight plans; add them with `withReservations`. */
+  async base(): Promise<NodeWithAllocation[]> {
+    return this.load();
+  }
+
+  /** Resources of plans of this process still being committed, by node id. */
+  inFlightByNode(): ReadonlyMap<string, Res> {
+    return this.inFlight;
+  }
+
+  /** `nodes` (from `base`) with the resources of every plan still in flight added. */
+  withReservations(nodes: NodeWithAllocation[]): NodeWithAllocation[] {
+    return this.withInFlight(nodes);
+  }
+
   private withInFlight(nodes: NodeWithAllocation[]): NodeWithAllocation[] {
     if (this.inFlight.size === 0) return nodes;
     return nodes.map((n) => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { isEmptyPlan, plan, type NodeView, type Plan } from '@berth/scheduling';
-import { StalePlanError, type NodeWithAllocation, type PlanWrite, type SchedulerRepository } from '../db';
+import { isEmptyPlan, plan, type NodeView, type Plan, type Resources } from '@berth/scheduling';
+import { StalePlanError, type NodeWithAllocation, type PlanWrite, type SchedulerRepository, type ServiceState } from '../db';
+import type { BatchStore } from './batch-store';
 import type { SchedulerQueues } from '../queues';
 import type { RoutePublisher } from '../routing/route-publisher';
 import type { NodeCommandBatch, ReplicaCommand } from './node-command-batch';
@@ -14,6 +15,10 @@ export interface ReconcileOptions {
   commandResendAfterMs: number;
   stopGraceMs: number;
   maxConflicts?: number;
+  /** Feasible nodes scored per placement (0 = all); each plan starts at a random node. */
+  placementSample?: number;
+  /** Where a plan's placement scan starts, in [0, 1) of the fleet (injectable for tests). */
+  random?: () => number;
   now?: () => number;
   /** When this scheduler started: rollouts get a full deadline from here after a restart. */
   startedAt?: number;
@@ -40,6 +45,8 @@ export class ReconcileService {
     private readonly routes: RoutePublisher,
     private readonly log: Logger,
     private readonly opts: ReconcileOptions,
+    /** Batched reads/writes for `reconcileBatch`; without it batches run service by service. */
+    private readonly batch?: BatchStore,
   ) {
     this.startedAt = opts.startedAt ?? this.now();
   }
@@ -83,27 +90,14 @@ export class ReconcileService {
         return { conflicts, plan: null };
       }
       const nodeRows = await this.timed('nodes', () => this.nodes.get());
-      const target = state.revisions.find((r) => r.id === state.service.activeRevisionId);
       const now = this.now();
-      const tPlan = performance.now();
-      const p = plan(
-        {
-          service: toServiceView(state.service, target),
-          revisions: state.revisions.map((r) => toRevisionView(r, state.service)),
-          replicas: state.replicas.map(toReplicaView),
-          nodes: nodeRows.map((n) => this.nodeView(n)),
-        },
-        { now, rolloutDeadlineMs: this.opts.rolloutDeadlineMs, minReadyMs: this.opts.minReadyMs, deadlineNotBefore: this.startedAt, newId: randomUUID },
-      );
-      this.phaseMs.plan += performance.now() - tPlan;
-      if (!isEmptyPlan(p)) {
-        const write = this.toWrite(p, state, now);
-        const res = toServiceView(state.service, target).resources;
-        const targets = [...write.creates.flatMap((c) => (c.nodeId ? [c.nodeId] : [])), ...write.places.map((pl) => pl.nodeId)];
-        const release = this.nodes.reserve(targets, res);
+      const planned = this.planFor(state, nodeRows, now);
+      const { p } = planned;
+      if (planned.write) {
+        const release = this.nodes.reserve(planned.targets, planned.res);
         try {
-          await this.timed('commit', () => this.repo.commitPlan(write));
-          for (const id of targets) this.nodes.allocate(id, res);
+          await this.timed('commit', () => this.repo.commitPlan(planned.write!));
+          for (const id of planned.targets) this.nodes.allocate(id, planned.res);
         } catch (e) {
           if (e instanceof StalePlanError && conflicts < maxConflicts) {
             this.log.debug({ serviceId, err: e.message }, 'plan went stale; re-planning');
@@ -115,32 +109,165 @@ export class ReconcileService {
         } finally {
           release();
         }
-        await this.timed('send', () => this.sendCommands(p, state));
-        this.log.info(
-          {
-            serviceId,
-            cause,
-            create: p.create.length,
-            place: p.place.length,
-            stop: p.stop.length,
-            lost: p.lost.length,
-            revisions: p.revisions.map((r) => `${r.revisionId}:${r.to}`),
-          },
-          'reconciled',
-        );
+        await this.timed('send', () => this.sendCommands(this.commandsFor(p, state)));
+        this.logPlan(p, cause);
       }
-      await this.timed('enqueue', async () => {
-        await this.resendStuckCommands(state, now);
-        if (p.activeRevisionId !== undefined) await this.queues.enqueueReconcile(serviceId, 'rollback');
-        if (p.recheckAt !== null) await this.queues.enqueueReconcile(serviceId, 'rollout-deadline', Math.max(1, p.recheckAt - now));
-      });
+      await this.timed('enqueue', () => this.afterCommit(p, state, now));
       this.counts.reconciles++;
       this.routes.markDirty(serviceId);
       return { conflicts, plan: p };
     }
   }
 
-  private toWrite(p: Plan, state: NonNullable<Awaited<ReturnType<SchedulerRepository['loadServiceState']>>>, now: number): PlanWrite {
+  /**
+   * Reconciles several services with one read, one transaction and one command send (the same
+   * plans and guards as `reconcile`, a fixed number of round trips per batch instead of per
+   * service). Plans are computed one after another, each seeing the placements of the previous
+   * ones. If any guard misses, nothing of the batch is written and every service of it goes
+   * through `reconcile` on its own (which re-reads and retries).
+   */
+  async reconcileBatch(items: readonly { serviceId: string; cause: string }[]): Promise<Map<string, ReconcileOutcome>> {
+    const out = new Map<string, ReconcileOutcome>();
+    if (!this.batch || items.length === 1) {
+      for (const it of items) out.set(it.serviceId, await this.reconcile(it.serviceId, it.cause));
+      return out;
+    }
+    const batch = this.batch;
+    const states = await this.timed('load', () => batch.loadServiceStates(items.map((i) => i.serviceId)));
+    const base = await this.timed('nodes', () => this.nodes.base());
+    const fleet = this.batchViews(base);
+    const now = this.now();
+    const planned: { item: (typeof items)[number]; state: ServiceState; p: Plan; write: PlanWrite | null }[] = [];
+    const releases: (() => void)[] = [];
+    const allocations: { targets: string[]; res: Resources }[] = [];
+    try {
+      for (const item of items) {
+        const state = states.get(item.serviceId);
+        if (!state) {
+          this.routes.markDirty(item.serviceId);
+          out.set(item.serviceId, { conflicts: 0, plan: null });
+          continue;
+        }
+        const x = this.planFor(state, fleet, now);
+        planned.push({ item, state, p: x.p, write: x.write });
+        if (x.targets.length > 0) {
+          // Later plans of the batch (and concurrent reconciles) see these placements.
+          releases.push(this.nodes.reserve(x.targets, x.res));
+          allocations.push({ targets: x.targets, res: x.res });
+          for (const id of x.targets) fleet.add(id, x.res);
+        }
+      }
+      const writes = planned.flatMap((x) => (x.write ? [x.write] : []));
+      try {
+        await this.timed('commit', () => batch.commitPlans(writes));
+      } catch (e) {
+        if (!(e instanceof StalePlanError)) throw e;
+        this.log.debug({ services: writes.length, err: e.message }, 'batch went stale; reconciling its services one by one');
+        this.nodes.invalidate();
+        this.counts.conflicts++;
+        for (const r of releases.splice(0)) r();
+        for (const x of planned) out.set(x.item.serviceId, await this.reconcile(x.item.serviceId, x.item.cause));
+        return out;
+      }
+      for (const a of allocations) for (const id of a.targets) this.nodes.allocate(id, a.res);
+    } finally {
+      for (const r of releases) r();
+    }
+    await this.timed('send', () => this.sendCommands(planned.flatMap((x) => (x.write ? this.commandsFor(x.p, x.state) : []))));
+    await this.timed('enqueue', () => Promise.all(planned.map((x) => this.afterCommit(x.p, x.state, now))));
+    for (const x of planned) {
+      if (x.write) this.logPlan(x.p, x.item.cause);
+      this.counts.reconciles++;
+      this.routes.markDirty(x.item.serviceId);
+      out.set(x.item.serviceId, { conflicts: 0, plan: x.p });
+    }
+    return out;
+  }
+
+  /**
+   * Node views for one batch: built once per loaded snapshot (labels/images parsed once), refreshed
+   * only where an allocation changed, plus plans in flight; `add` accounts the batch's own placements.
+   */
+  private viewCache: { rows: NodeWithAllocation[]; alloc: NodeWithAllocation['allocated'][]; views: NodeView[]; index: Map<string, number>; byId: Map<string, NodeView> } | null = null;
+
+  private batchViews(rows: NodeWithAllocation[]) {
+    let c = this.viewCache;
+    if (!c || c.rows !== rows) {
+      const views = rows.map(toNodeView);
+      c = { rows, alloc: rows.map((r) => r.allocated), views, index: new Map(rows.map((r, i) => [r.id, i])), byId: new Map(views.map((v) => [v.id, v])) };
+      this.viewCache = c;
+    } else {
+      for (let i = 0; i < rows.length; i++) {
+        if (rows[i]!.allocated === c.alloc[i]) continue;
+        c.alloc[i] = rows[i]!.allocated;
+        c.views[i] = { ...c.views[i]!, allocated: rows[i]!.allocated };
+      }
+    }
+    const cache = c;
+    const views = cache.views.slice();
+    const add = (id: string, r: Resources) => {
+      const i = cache.index.get(id);
+      if (i === undefined) return;
+      const v = views[i]!;
+      views[i] = { ...v, allocated: { cpuMillis: v.allocated.cpuMillis + r.cpuMillis, memoryMiB: v.allocated.memoryMiB + r.memoryMiB, pids: v.allocated.pids + r.pids } };
+    };
+    for (const [id, r] of this.nodes.inFlightByNode()) add(id, r);
+    return { views, byId: cache.byId as ReadonlyMap<string, NodeView>, add };
+  }
+
+  /** The pure plan for one service on a node snapshot, and what writing it takes. */
+  private planFor(state: ServiceState, fleet: readonly NodeWithAllocation[] | { views: NodeView[]; byId: ReadonlyMap<string, NodeView> }, now: number) {
+    const nodeViews = 'views' in fleet ? fleet.views : fleet.map((n) => this.nodeView(n));
+    const target = state.revisions.find((r) => r.id === state.service.activeRevisionId);
+    const tPlan = performance.now();
+    const p = plan(
+      {
+        service: toServiceView(state.service, target),
+        revisions: state.revisions.map((r) => toRevisionView(r, state.service)),
+        replicas: state.replicas.map(toReplicaView),
+        nodes: nodeViews,
+        nodeIndex: 'views' in fleet ? fleet.byId : undefined,
+      },
+      {
+        now,
+        rolloutDeadlineMs: this.opts.rolloutDeadlineMs,
+        minReadyMs: this.opts.minReadyMs,
+        deadlineNotBefore: this.startedAt,
+        newId: randomUUID,
+        sampling: { limit: this.opts.placementSample ?? 0, offset: Math.floor((this.opts.random ?? Math.random)() * nodeViews.length) },
+      },
+    );
+    this.phaseMs.plan += performance.now() - tPlan;
+    if (isEmptyPlan(p)) return { p, write: null, targets: [] as string[], res: { cpuMillis: 0, memoryMiB: 0, pids: 0 } };
+    const write = this.toWrite(p, state, now);
+    const res = toServiceView(state.service, target).resources;
+    const targets = [...write.creates.flatMap((c) => (c.nodeId ? [c.nodeId] : [])), ...write.places.map((pl) => pl.nodeId)];
+    return { p, write, targets, res };
+  }
+
+  private logPlan(p: Plan, cause: string) {
+    this.log.info(
+      {
+        serviceId: p.serviceId,
+        cause,
+        create: p.create.length,
+        place: p.place.length,
+        stop: p.stop.length,
+        lost: p.lost.length,
+        revisions: p.revisions.map((r) => `${r.revisionId}:${r.to}`),
+      },
+      'reconciled',
+    );
+  }
+
+  /** After the commit (or for an empty plan): lost commands, rollback and timed re-checks. */
+  private async afterCommit(p: Plan, state: ServiceState, now: number) {
+    await this.resendStuckCommands(state, now);
+    if (p.activeRevisionId !== undefined) await this.queues.enqueueReconcile(p.serviceId, 'rollback');
+    if (p.recheckAt !== null) await this.queues.enqueueReconcile(p.serviceId, 'rollout-deadline', Math.max(1, p.recheckAt - now));
+  }
+
+  private toWrite(p: Plan, state: ServiceState, now: number): PlanWrite {
     const svc = state.service;
     const revisionPort = (revisionId: string) => {
       const rev = state.revisions.find((r) => r.id === revisionId);
@@ -163,7 +290,7 @@ export class ReconcileService {
     };
   }
 
-  private async sendCommands(p: Plan, state: NonNullable<Awaited<ReturnType<SchedulerRepository['loadServiceState']>>>) {
+  private commandsFor(p: Plan, state: ServiceState): { nodeId: string; cmd: ReplicaCommand }[] {
     const out: { nodeId: string; cmd: ReplicaCommand }[] = [];
     const revs = new Map(state.revisions.map((r) => [r.id, r]));
     for (const c of p.create) {
@@ -184,12 +311,17 @@ export class ReconcileService {
         cmd: { kind: 'stop-replica', replicaId: s.replicaId, generation: s.generation + 1, reason: s.reason, graceMs: this.opts.stopGraceMs },
       });
     }
+    return out;
+  }
+
+  private async sendCommands(out: { nodeId: string; cmd: ReplicaCommand }[]) {
+    if (out.length === 0) return;
     if (this.opts.commands) await this.opts.commands.send(out);
     else await Promise.all(out.map((o) => this.queues.sendToNode(o.nodeId, o.cmd)));
   }
 
   /** Start/stop commands lost between a commit and a crash: replicas still SCHEDULED/STOPPING after a while. */
-  private async resendStuckCommands(state: NonNullable<Awaited<ReturnType<SchedulerRepository['loadServiceState']>>>, now: number) {
+  private async resendStuckCommands(state: ServiceState, now: number) {
     const stuck = state.replicas.filter(
       (r) => (r.state === 'SCHEDULED' || r.state === 'STOPPING') && r.nodeId && r.updatedAt.getTime() < now - this.opts.commandResendAfterMs,
     );

@@ -94,3 +94,72 @@ describe('Placer', () => {
     expect(summariseRejections(2, { down: { count: 2, reason: 'node down' } })).toBe('0/2 nodes available: 2 node down');
   });
 });
+
+describe('Placer with bounded scoring (sampling)', () => {
+  const fleet = (n: number, over: (i: number) => Partial<Parameters<typeof node>[1]> = () => ({})) =>
+    Array.from({ length: n }, (_, i) => node(`n${String(i).padStart(3, '0')}`, over(i)));
+  const countingFilter = () => {
+    let checks = 0;
+    const f = { name: 'count', check: () => (checks++, { ok: true as const }) };
+    return { f, checks: () => checks };
+  };
+
+  it('scores only `limit` feasible nodes, starting at the offset and rotating on', () => {
+    const c = countingFilter();
+    const p = new Placer(fleet(100), [], [c.f, readyNodeFilter, resourcesFilter], undefined, { limit: 4, offset: 10 });
+    // Equal nodes: the first one met wins; the next placement starts where the window ended.
+    expect(p.place(req())).toEqual({ ok: true, nodeId: 'id-n010' });
+    expect(c.checks()).toBe(4);
+    // The service now has 1 replica: the window is max(4, 1 + 1) = 4 nodes, from n014.
+    expect(p.place(req())).toEqual({ ok: true, nodeId: 'id-n014' });
+    expect(c.checks()).toBe(8);
+  });
+
+  it('is deterministic for a given offset and wraps around the end of the fleet', () => {
+    const run = () => {
+      const p = new Placer(fleet(10), [], undefined, undefined, { limit: 3, offset: 28 });
+      return Array.from({ length: 4 }, () => p.place(req())).map((r) => (r.ok ? r.nodeId : r.reason));
+    };
+    expect(run()).toEqual(['id-n008', 'id-n001', 'id-n004', 'id-n007']);
+    expect(run()).toEqual(run());
+  });
+
+  it('keeps one replica per node while nodes last: the window is wider than the replicas the service has', () => {
+    // Limit 2 on 30 nodes, 20 replicas: every replica still lands on a node without one.
+    const p = new Placer(fleet(30), [], undefined, undefined, { limit: 2, offset: 7 });
+    const placed = Array.from({ length: 20 }, () => p.place(req())).map((r) => (r.ok ? r.nodeId : r.reason));
+    expect(new Set(placed).size).toBe(20);
+    // Existing replicas count too: with 5 on the first nodes of the window, the 6th goes elsewhere.
+    const q = new Placer(fleet(30), ['id-n000', 'id-n001', 'id-n002', 'id-n003', 'id-n004'], undefined, undefined, { limit: 2, offset: 0 });
+    expect(q.place(req())).toEqual({ ok: true, nodeId: 'id-n005' });
+  });
+
+  it('skips infeasible nodes to find `limit` feasible ones (rare labels are still found)', () => {
+    const nodes = fleet(50, (i) => (i === 37 ? { labels: { gpu: 'yes' } } : {}));
+    const p = new Placer(nodes, [], undefined, undefined, { limit: 3, offset: 0 });
+    expect(p.place(req({ constraints: { gpu: 'yes' } }))).toEqual({ ok: true, nodeId: 'id-n037' });
+  });
+
+  it('looks at the whole fleet before declaring a replica PENDING, so the reason counts every node', () => {
+    const nodes = fleet(20, (i) => (i < 5 ? { status: 'DRAINING' } : { capacity: { cpuMillis: 1000, memoryMiB: 100, pids: 100 } }));
+    const p = new Placer(nodes, [], undefined, undefined, { limit: 2, offset: 3 });
+    expect(p.place(req())).toEqual({
+      ok: false,
+      reason: '0/20 nodes available: 15 insufficient memory (need 128 MiB), 5 draining',
+      rejected: { memory: 15, draining: 5 },
+    });
+  });
+
+  it('binpacks within the window: the fullest scored node wins', () => {
+    const nodes = fleet(10, (i) => (i === 2 ? { allocated: { cpuMillis: 2000, memoryMiB: 2048, pids: 0 } } : i === 8 ? { allocated: { cpuMillis: 3000, memoryMiB: 3072, pids: 0 } } : {}));
+    expect(new Placer(nodes, [], undefined, undefined, { limit: 4, offset: 0 }).place(req({ strategy: 'BINPACK' }))).toEqual({ ok: true, nodeId: 'id-n002' });
+    expect(new Placer(nodes, [], undefined, undefined, { limit: 4, offset: 6 }).place(req({ strategy: 'BINPACK' }))).toEqual({ ok: true, nodeId: 'id-n008' });
+  });
+
+  it('a limit of 0 or at least the fleet size scores every node (ties to node order)', () => {
+    for (const limit of [0, 3, 10]) {
+      const p = new Placer(fleet(3), [], undefined, undefined, { limit, offset: 2 });
+      expect(p.place(req())).toEqual({ ok: true, nodeId: 'id-n000' });
+    }
+  });
+});

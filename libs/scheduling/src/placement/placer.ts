@@ -15,6 +15,23 @@ export const DEFAULT_SCORERS: readonly NodeScorer[] = [
   imageCacheScorer,
 ];
 
+/**
+ * Bounded scoring (Nomad's limit iterator, Kubernetes' percentageOfNodesToScore): instead of scoring
+ * every node, a placement walks the fleet from a rotating cursor and scores only the first `limit`
+ * feasible nodes it meets. The window is widened to one more node than the service already has
+ * replicas, so a node without a replica of the service is always among those scored when one is
+ * feasible (SPREAD still puts one replica per node while nodes last). A replica that fits nowhere
+ * has seen the whole fleet, so its PENDING reason counts every node. `offset` is where the first
+ * placement starts (the caller passes a random one; tests pass a fixed one); each placement continues
+ * where the previous one stopped.
+ */
+export interface PlacementSampling {
+  /** Feasible nodes scored per placement; 0 or ≥ fleet size = all. */
+  limit: number;
+  /** Index (in node order, taken modulo the fleet size) where the first placement starts. */
+  offset: number;
+}
+
 export type PlaceResult =
   | { ok: true; nodeId: string }
   | { ok: false; reason: string; rejected: Record<string, number> };
@@ -42,6 +59,7 @@ export class Placer {
     serviceReplicaNodes: readonly (string | null)[],
     private readonly filters: readonly NodeFilter[] = DEFAULT_FILTERS,
     private readonly scorers: readonly NodeScorer[] = DEFAULT_SCORERS,
+    sampling?: PlacementSampling,
   ) {
     // Nodes are copied only when a placement changes them (copy-on-write keeps this pure without
     // cloning the whole fleet per plan); the snapshot usually arrives sorted already.
@@ -51,7 +69,16 @@ export class Placer {
       this.total++;
       if (id) this.onNode.set(id, (this.onNode.get(id) ?? 0) + 1);
     }
+    const n = this.nodes.length;
+    if (sampling && sampling.limit > 0 && sampling.limit < n) {
+      this.limit = Math.floor(sampling.limit);
+      this.cursor = ((Math.floor(sampling.offset) % n) + n) % n;
+    }
   }
+
+  /** 0 = score every feasible node (and the cursor stays at the first node: ties go to node order). */
+  private readonly limit: number = 0;
+  private cursor = 0;
 
   private readonly copied = new Set<number>();
 
@@ -60,7 +87,11 @@ export class Placer {
     let best = -1;
     let bestScore = -Infinity;
     const weights = this.scorers.map((s) => s.weight(req));
-    for (let idx = 0; idx < this.nodes.length; idx++) {
+    const n = this.nodes.length;
+    const want = this.limit > 0 ? Math.max(this.limit, this.total + 1) : n;
+    let feasibleSeen = 0;
+    let idx = this.cursor;
+    for (let visited = 0; visited < n && feasibleSeen < want; visited++, idx = idx + 1 === n ? 0 : idx + 1) {
       const node = this.nodes[idx]!;
       let feasible = true;
       for (const f of this.filters) {
@@ -73,16 +104,18 @@ export class Placer {
         }
       }
       if (!feasible) continue;
+      feasibleSeen++;
       let score = 0;
       for (let i = 0; i < this.scorers.length; i++) {
         if (weights[i] !== 0) score += weights[i]! * this.scorers[i]!.score(node, req, this.state);
       }
-      // Strictly greater: on a tie the earlier node in the deterministic order wins.
+      // Strictly greater: on a tie the node met first wins (without sampling: the first in node order).
       if (score > bestScore) {
         best = idx;
         bestScore = score;
       }
     }
+    if (this.limit > 0) this.cursor = idx;
     if (best < 0) {
       return {
         ok: false,
