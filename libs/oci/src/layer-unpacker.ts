@@ -534,7 +534,15 @@ class DecodeWorkerHost {
     return {
       id,
       ring,
-      post: (m) => (this.worker === w ? w.postMessage(m) : undefined),
+      post: (m) => {
+        if (this.worker === w) return w.postMessage(m);
+        // The worker is gone (its death already failed this job): answer what would otherwise
+        // be waited for forever.
+        const gone: WireError = { kind: 'error', message: 'layer decode worker is gone' };
+        if (m.t === 'end') onMessage({ t: 'ended', id, error: gone });
+        else if (m.t === 'abort') onMessage({ t: 'aborted', id });
+        else if (m.t === 'finish') onMessage({ t: 'finished', id, error: gone });
+      },
       close: () => {
         if (!open) return;
         open = false;
@@ -567,7 +575,8 @@ class DecodeWorkerHost {
 }
 
 const decodeWorkers = new DecodeWorkerHost();
-const mainGc = minorGc();
+/** Taken on the first worker-decoded layer, not at import (the API imports this library too). */
+let mainGc: (() => void) | undefined | null = null;
 
 /** Runs the decode half on the decode worker; same contract as LocalDecoder. */
 class WorkerDecoder implements LayerDecoder {
@@ -748,6 +757,7 @@ export class LayerUnpacker {
         opts.onBytes?.(compressedBytes);
         if ((sinceGc += chunk.length) >= GC_EVERY_BYTES) {
           sinceGc = 0;
+          if (mainGc === null) mainGc = minorGc();
           mainGc?.();
         }
         if (opts.ingest) opts.ingest.write(chunk).then(() => decoder.write(chunk, cb), cb);
