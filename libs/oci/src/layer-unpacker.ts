@@ -564,12 +564,17 @@ class DecodeWorkerHost {
     this.idleTimer.unref();
   }
 
-  async close(): Promise<void> {
+  /** Stops the worker when idle; `force` stops it anyway, failing its jobs (shutdown, tests). */
+  async close(force = false): Promise<void> {
     clearTimeout(this.idleTimer);
     const w = this.worker;
-    if (!w || this.jobs.size > 0) return;
-    this.worker = undefined;
+    if (!w || (this.jobs.size > 0 && !force)) return;
     this.freeRings.length = 0;
+    if (force) {
+      await w.terminate(); // its 'exit' handler fails the running jobs
+      return;
+    }
+    this.worker = undefined;
     await w.terminate();
   }
 }
@@ -714,9 +719,13 @@ export class LayerUnpacker {
     if ((this.defaults.decodeThread ?? 'worker') === 'worker') decodeWorkers.warm();
   }
 
-  /** Stops the decode worker if no layer is being unpacked (it also stops by itself when idle). */
-  static closeWorker(): Promise<void> {
-    return decodeWorkers.close();
+  /**
+   * Stops the decode worker if no layer is being unpacked (it also stops by itself when idle).
+   * `force` stops it even mid-layer: those unpacks fail with an error; the next one starts a new
+   * worker.
+   */
+  static closeWorker(opts: { force?: boolean } = {}): Promise<void> {
+    return decodeWorkers.close(opts.force === true);
   }
 
   /**

@@ -385,3 +385,29 @@ it('decodes the same tree on the decode worker and on the calling thread (ring w
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('fails the layers of a decode worker that dies mid-stream, and the next layer gets a new worker', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-oci-worker-death-'));
+  try {
+    const layer = await makeLayer([{ name: 'big.bin', content: randomish(6 * 1024 * 1024) }]);
+    const desc = { digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType };
+    // A source that delivers the first 2 MiB, then waits: the worker dies while the layer is open.
+    const src = new Readable({ read() {} });
+    src.push(layer.blob.subarray(0, 2 * 1024 * 1024));
+    const unpacking = new LayerUnpacker().unpack(src, mkdtempSync(join(dir, 'l-')), desc).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    await LayerUnpacker.closeWorker({ force: true });
+    src.push(layer.blob.subarray(2 * 1024 * 1024));
+    src.push(null);
+    const err = await unpacking;
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/decode worker/);
+
+    const dest = mkdtempSync(join(dir, 'l-'));
+    const res = await new LayerUnpacker().unpack(Readable.from([layer.blob]), dest, desc);
+    expect(res.diffId).toBe(layer.diffId);
+    expect(statSync(join(dest, 'big.bin')).size).toBe(6 * 1024 * 1024);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
