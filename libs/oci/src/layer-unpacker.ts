@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { isMainThread, Worker, type MessagePort } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
-import { extract as tarExtract, type Header as Headers } from 'tar-stream';
+import type { extract as tarExtract, Header as Headers } from 'tar-stream';
 import type { Ingest } from './content-store';
 import { DigestMismatchError, LayerRefusedError } from './errors';
 
@@ -236,7 +236,9 @@ class LocalDecoder implements LayerDecoder {
       max,
       (n) => new LayerRefusedError(layer.digest, undefined, `uncompressed size exceeds the ${max}-byte limit (${n} bytes read): refusing a possible decompression bomb`),
     );
-    const extract = tarExtract();
+    // tar-stream is loaded where layers are decoded (the worker), not by every importer.
+    preserveBinaryXattrs();
+    const extract = (require('tar-stream') as { extract: typeof tarExtract }).extract();
     extract.on('entry', (header, stream, next) => {
       // tar-stream destroys a pending entry stream (with an error) when the extract is torn
       // down; that error is reported through the extract, so the entry's copy is swallowed here.
@@ -710,9 +712,7 @@ class WorkerDecoder implements LayerDecoder {
 }
 
 export class LayerUnpacker {
-  constructor(private readonly defaults: Partial<UnpackOptions> = {}) {
-    preserveBinaryXattrs();
-  }
+  constructor(private readonly defaults: Partial<UnpackOptions> = {}) {}
 
   /** Starts the decode worker now, so its start-up overlaps whatever the caller does next. */
   warm(): void {
