@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { RedisKey } from '@berth/contracts';
 import { client, expectError, reconcileJobOf, startApi, type ApiHarness, type Client } from './helpers/api-harness';
 import { pushWebImage, REGISTRY, uniqueRepo } from './helpers/images';
@@ -451,6 +452,43 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(n).toMatchObject({ status: 'READY', address: '10.0.0.6' });
       const events = await h.prisma.client.event.findMany({ where: { nodeId: reg.body.nodeId }, orderBy: { id: 'asc' } });
       expect(events.map((e) => e.type)).toEqual(['node.registered', 'node.draining', 'node.undrained', 'node.reregistered']);
+    });
+  });
+
+  describe('pull credentials for agents (private images)', () => {
+    it("answers only the agent of the replica's node, only for its image's registry, and 404 when the project has none", async () => {
+      const jt = await admin('POST', '/v1/nodes/join-tokens', { description: 'pull-creds' });
+      const agent = client(h.base, { token: jt.body.token });
+      const capacity = { cpuMillis: 2000, memoryMiB: 4096, pids: 10000 };
+      const here = (await agent('POST', '/v1/nodes/register', { name: 'pull-here', address: '10.0.1.5', capacity, agentVersion: '0.1.0' })).body.nodeId;
+      const there = (await agent('POST', '/v1/nodes/register', { name: 'pull-there', address: '10.0.1.6', capacity, agentVersion: '0.1.0' })).body.nodeId;
+      const svc = await createWeb('private-pull');
+      const rev = (await h.prisma.client.revision.findFirst({ where: { serviceId: svc.body.id } }))!;
+      const replica = await h.prisma.client.replica.create({ data: { serviceId: svc.body.id, revisionId: rev.id, nodeId: here, state: 'PULLING' } });
+      const ask = (nodeId: string, body: Record<string, unknown>, c = agent) => c('POST', `/v1/nodes/${nodeId}/pull-credentials`, body);
+
+      // No credentials stored for the project yet: 404, the agent pulls anonymously.
+      expectError(await ask(here, { replicaId: replica.id, registry: REGISTRY }), 404, 'NOT_FOUND', /no credentials for 127\.0\.0\.1:5000/);
+      expect((await acmeAdmin('PUT', `/v1/registry-credentials/${REGISTRY}`, { username: 'puller', password: 'pull-s3cret' })).status).toBe(200);
+
+      const ok = await ask(here, { replicaId: replica.id, registry: REGISTRY });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toEqual({ username: 'puller', password: 'pull-s3cret' });
+      expect(ok.headers.get('cache-control')).toBe('no-store');
+      const used = await h.prisma.client.event.findFirst({ where: { type: 'registry_credential.used', replicaId: replica.id } });
+      expect(used).toMatchObject({ nodeId: here, actor: `node:${here}` });
+      expect(JSON.stringify({ ...used, id: String(used!.id) })).not.toContain('pull-s3cret');
+
+      // Another node, another registry, a stopped replica, an unknown one: refused with the reason.
+      expectError(await ask(there, { replicaId: replica.id, registry: REGISTRY }), 403, 'FORBIDDEN', /not placed on node/);
+      expectError(await ask(here, { replicaId: replica.id, registry: 'evil.example:5000' }), 403, 'FORBIDDEN', /not the registry of the replica's image/);
+      expectError(await ask(here, { replicaId: crypto.randomUUID(), registry: REGISTRY }), 403, 'FORBIDDEN', /not placed/);
+      await h.prisma.client.replica.update({ where: { id: replica.id }, data: { state: 'STOPPED' } });
+      expectError(await ask(here, { replicaId: replica.id, registry: REGISTRY }), 403, 'FORBIDDEN', /is STOPPED/);
+      // Bad input and bad callers.
+      expectError(await ask(here, { replicaId: 'nope', registry: REGISTRY }), 400, 'VALIDATION', /replicaId must be a uuid/);
+      expectError(await ask(here, { replicaId: replica.id }), 400, 'VALIDATION', /registry/);
+      expectError(await ask(here, { replicaId: replica.id, registry: REGISTRY }, acmeAdmin), 401, 'UNAUTHENTICATED', /join token/);
     });
   });
 

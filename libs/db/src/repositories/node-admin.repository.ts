@@ -79,4 +79,13 @@ export class NodeAdminRepository {
     });
     return rows.map((r) => r.serviceId);
   }
+
+  /** What a pull-credentials request needs to know about a replica: where it is, its state, project and image. */
+  async replicaForPull(replicaId: string): Promise<{ nodeId: string | null; state: ReplicaState; projectId: string; imageRef: string } | null> {
+    const r = await this.prisma.client.replica.findUnique({
+      where: { id: replicaId },
+      select: { nodeId: true, state: true, service: { select: { projectId: true } }, revision: { select: { imageRef: true } } },
+    });
+    return r ? { nodeId: r.nodeId, state: r.state, projectId: r.service.projectId, imageRef: r.revision.imageRef } : null;
+  }
 }

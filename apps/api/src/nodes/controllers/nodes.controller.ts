@@ -1,8 +1,8 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authenticated, CurrentActor, JoinToken, OperatorAdmin, type Actor } from '../../auth/access.decorators';
 import { PageQuery, pageRequest } from '../../common/pagination/pagination';
-import { CreateJoinTokenInput, RegisterNodeInput } from '../inputs/node.inputs';
+import { CreateJoinTokenInput, PullCredentialsInput, RegisterNodeInput } from '../inputs/node.inputs';
 import { NodesService } from '../services/nodes.service';
 
 @ApiTags('nodes')
@@ -31,6 +31,18 @@ export class NodesController {
   @ApiOperation({ summary: 'Agent registration, authenticated by a join token' })
   register(@Body() body: RegisterNodeInput) {
     return this.nodes.register(body);
+  }
+
+  @Post(':nodeId/pull-credentials')
+  @JoinToken()
+  @HttpCode(200)
+  @Header('cache-control', 'no-store')
+  @ApiOperation({
+    summary: "An agent asks for the registry credentials of a replica's project (private images), at pull time",
+    description: '200 {username, password}; 404 when the project has none for that registry (pull anonymously); 403 when the replica is not live on that node or the registry is not its image\'s.',
+  })
+  pullCredentials(@Param('nodeId') nodeId: string, @Body() body: PullCredentialsInput) {
+    return this.nodes.pullCredentials(nodeId, body);
   }
 
   @Post(':name/drain')

@@ -68,3 +68,16 @@ export class RegisterNodeInput {
   @MaxLength(64)
   agentVersion!: string;
 }
+
+export class PullCredentialsInput {
+  @ApiProperty({ description: 'the replica being pulled for; it must be placed on the asking node' })
+  @IsString()
+  @Matches(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { message: 'replicaId must be a uuid' })
+  replicaId!: string;
+
+  @ApiProperty({ example: 'registry.example:5000', description: "the registry host[:port] of the replica's image" })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(255)
+  registry!: string;
+}

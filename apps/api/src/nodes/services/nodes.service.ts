@@ -8,18 +8,22 @@ import {
   REPLICA_ALLOCATED,
   ReplicaState,
 } from '@berth/contracts';
+import { parseReference } from '@berth/oci';
 import { NodeAdminRepository } from '../../db';
 import type { Actor } from '../../auth/access.decorators';
 import { AuditService } from '../../common/audit/audit.service';
 import { JOIN_TOKEN_PREFIX, newOpaqueToken } from '../../common/crypto/opaque-token';
 import { toPage } from '../../common/pagination/pagination';
 import { ReconcileQueue } from '../../common/queue/reconcile.queue';
+import { normaliseRegistry, RegistryCredentialsService } from '../../images/services/registry-credentials.service';
 import { CLOCK, type Clock } from '../../tokens';
-import type { CreateJoinTokenInput, RegisterNodeInput } from '../inputs/node.inputs';
+import type { CreateJoinTokenInput, PullCredentialsInput, RegisterNodeInput } from '../inputs/node.inputs';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 /** Replicas that still hold a place on a node: their services must re-plan when it drains. */
 const LIVE: readonly ReplicaState[] = [ReplicaState.PENDING, ...REPLICA_ALLOCATED];
+/** Replicas an agent may still (re)pull an image for. */
+const PULLABLE: readonly ReplicaState[] = REPLICA_ALLOCATED.filter((s) => s !== ReplicaState.STOPPING);
 
 @Injectable()
 export class NodesService {
@@ -28,6 +32,7 @@ export class NodesService {
   constructor(
     private readonly nodes: NodeAdminRepository,
     private readonly audit: AuditService,
+    private readonly credentials: RegistryCredentialsService,
     private readonly reconcile: ReconcileQueue,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
@@ -80,6 +85,34 @@ export class NodesService {
       }
     }
     return { name: node.name, status: to };
+  }
+
+  /**
+   * Private images: the decrypted credentials of a replica's project for its image's registry, for
+   * the agent of the node the replica is placed on, at pull time. Nothing else is answered: another
+   * node's replica, a stopped one, or a registry other than the image's is refused (403).
+   */
+  async pullCredentials(nodeId: string, input: PullCredentialsInput) {
+    const refuse = (why: string) => new DomainError(ErrorCode.Forbidden, `no credentials for this request: ${why}`);
+    const replica = await this.nodes.replicaForPull(input.replicaId.toLowerCase());
+    if (!replica || replica.nodeId === null || replica.nodeId !== nodeId.toLowerCase()) throw refuse(`replica ${input.replicaId} is not placed on node ${nodeId.slice(0, 80)}`);
+    if (!PULLABLE.includes(replica.state)) throw refuse(`replica ${input.replicaId} is ${replica.state}`);
+    const imageRegistry = parseReference(replica.imageRef).registry;
+    if (normaliseRegistry(input.registry) !== imageRegistry) throw refuse(`registry ${input.registry.slice(0, 100)} is not the registry of the replica's image (${imageRegistry})`);
+    const creds = await this.credentials.lookup(replica.projectId, imageRegistry);
+    if (!creds) throw new DomainError(ErrorCode.NotFound, `the project has no credentials for ${imageRegistry}: pull anonymously`);
+    await this.audit.record(
+      { actor: `node:${nodeId}`, tokenId: null },
+      {
+        projectId: replica.projectId,
+        nodeId,
+        replicaId: input.replicaId.toLowerCase(),
+        type: 'registry_credential.used',
+        message: `credentials for ${imageRegistry} (user ${creds.username}) handed to the agent pulling replica ${input.replicaId}`,
+        data: { registry: imageRegistry, username: creds.username },
+      },
+    );
+    return creds;
   }
 
   /** An agent joins (or returns): upsert by name; a DOWN node comes back READY through the transition table. */
