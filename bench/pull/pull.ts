@@ -4,11 +4,13 @@
  *   node pull.js <reference> <storeRoot>
  *     one pull in a fresh process; prints one JSON line: wall ms inside the process, peak RSS.
  *
- *   node pull.js --serve <warmupReference>
+ *   node pull.js --serve <warmupReference> [--preload <module>]...
  *     a long-lived process, like the agent: one RegistryClient for its whole life (the agent keeps
  *     one too), a warm-up pull of a small image first, then one pull per stdin line
  *     `<reference> <storeRoot>` into a fresh store, answering one JSON line each. This is the
  *     cost the agent pays per pull; node start-up and module loading are paid once per agent.
+ *     `--preload` requires modules first (run.sh loads the agent's own modules, so the RSS figure
+ *     includes what an agent process holds besides the puller).
  *
  * Peak RSS is VmHWM of the process (reset before each served pull via /proc/self/clear_refs).
  */
@@ -67,7 +69,11 @@ async function serve(warmup: string): Promise<void> {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--serve') {
-    if (!args[1]) throw new Error('usage: pull.js --serve <warmupReference>');
+    if (!args[1]) throw new Error('usage: pull.js --serve <warmupReference> [--preload <module>]...');
+    for (let i = 2; i < args.length; i += 2) {
+      if (args[i] !== '--preload' || !args[i + 1]) throw new Error(`unexpected argument ${args[i]}`);
+      require(args[i + 1]!);
+    }
     return serve(args[1]);
   }
   const [ref, root] = args;
