@@ -165,8 +165,11 @@ export class NodeAgent {
     try {
       prepared = await this.o.images.prepare(spec, (p) => {
         const now = Date.now();
+        // A cached layer ('exists') is recorded at once too, so clients see the whole image's size.
+        if (p.status === 'exists') this.recordPull(spec.replicaId, p);
         if (now - lastProgress < 500 && p.status !== 'done') return;
         lastProgress = now;
+        if (p.status !== 'exists') this.recordPull(spec.replicaId, p);
         void this.report(e, 'PULLING', { restartCount: 0 }, [{ layer: p.layer, done: p.done, total: p.total }]);
       });
     } catch (err) {
@@ -301,6 +304,22 @@ export class NodeAgent {
       // A restart gets a fresh follower.
       if (e.logs === ctl) e.logs = null;
     })();
+  }
+
+  /** Pull progress for API clients (RedisKey.pull); best effort, never blocks the pull. */
+  private recordPull(replicaId: string, p: { layer: string; done: number; total: number }): void {
+    if (!this.o.redis) return;
+    const key = RedisKey.pull(replicaId);
+    try {
+      this.o.redis
+        .multi()
+        .hset(key, p.layer, JSON.stringify({ done: p.done, total: p.total }))
+        .expire(key, 3600)
+        .exec()
+        .catch(() => undefined);
+    } catch {
+      // progress is informational; never let it disturb the pull
+    }
   }
 
   private report(e: Entry, state: ReplicaState, d: ReplicaReportDetails, progress?: ReplicaReportJob['progress']): Promise<void> {

@@ -195,6 +195,12 @@ export const RedisKey = {
    * replica is gone (agents/scheduler may set a TTL); readers treat a missing key as no lines.
    */
   logs: (replicaId: string) => `berth:logs:${replicaId}`,
+  /**
+   * Hash of image pull progress per replica, written by the agent while PULLING: field = layer
+   * digest, value = JSON `{done, total}` (bytes). Expires an hour after the last write; the api
+   * shows it on the replica list (`pull`) so clients can draw per-node pull progress.
+   */
+  pull: (replicaId: string) => `berth:pull:${replicaId}`,
   /** Node registration results keyed by the agent's registration request id. */
   nodeSession: (nodeId: string) => `berth:node:${nodeId}`,
 } as const;

@@ -98,8 +98,11 @@ export class ServicesController {
 
   @Get(':name/replicas')
   @ProjectRole('viewer')
-  replicas(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: PageQuery) {
-    return this.svc.replicas(p, name, pageRequest(q));
+  @ApiOperation({ summary: 'Replicas; `pull {done, total, layers}` (bytes) while and after an image pull, when the agent recorded it' })
+  async replicas(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: PageQuery) {
+    const page = await this.svc.replicas(p, name, pageRequest(q));
+    const pull = await this.logs.pullProgress(page.items.map((r) => r.id)).catch(() => new Map());
+    return { ...page, items: page.items.map((r) => ({ ...r, pull: pull.get(r.id) ?? null })) };
   }
 
   @Get(':name/logs')

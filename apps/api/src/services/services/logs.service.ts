@@ -43,6 +43,37 @@ export class LogsService {
     @Inject(REDIS) private readonly redis: Redis,
   ) {}
 
+  /**
+   * Image pull progress of replicas (RedisKey.pull, written by agents): bytes done and total over
+   * the layers reported so far. Replicas with nothing recorded (cached image, or over an hour ago)
+   * are absent from the map.
+   */
+  async pullProgress(replicaIds: string[]): Promise<Map<string, { done: number; total: number; layers: number }>> {
+    const out = new Map<string, { done: number; total: number; layers: number }>();
+    if (replicaIds.length === 0) return out;
+    const pipe = this.redis.pipeline();
+    for (const id of replicaIds) pipe.hgetall(RedisKey.pull(id));
+    const results = (await pipe.exec()) ?? [];
+    results.forEach(([err, h], i) => {
+      if (err || !h || typeof h !== 'object') return;
+      let done = 0;
+      let total = 0;
+      let layers = 0;
+      for (const v of Object.values(h as Record<string, string>)) {
+        try {
+          const l = JSON.parse(v) as { done?: unknown; total?: unknown };
+          done += Number(l.done) || 0;
+          total += Number(l.total) || 0;
+          layers++;
+        } catch {
+          // a malformed entry is skipped
+        }
+      }
+      if (layers > 0) out.set(replicaIds[i]!, { done, total, layers });
+    });
+    return out;
+  }
+
   async stream(project: ProjectContext, name: string, opts: { follow: boolean; tail: number; replica?: string }, req: Request, res: Response) {
     const s = await this.services.mustFind(project, name);
     const replicaIds = async () => {
