@@ -52,8 +52,9 @@ export class BerthClient {
     try {
       return await this.fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-      throw new ApiError(0, 'UNREACHABLE', `cannot reach the Berth API at ${this.opts.apiUrl} (${cause}); is it running? (npm run up) or set --api / BERTH_API_URL`);
+      const c = (e as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
+      const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (e as Error).message;
+      throw new ApiError(0, 'UNREACHABLE', `cannot reach the Berth API at ${this.opts.apiUrl} (${cause})`);
     }
   }
 

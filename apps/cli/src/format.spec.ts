@@ -1,4 +1,4 @@
-import { age, bytes, parsePairs, shortDigest, table } from './format';
+import { age, bar, bytes, colorEnabled, colors, paintState, parsePairs, percent, shortDigest, table } from './format';
 
 describe('format', () => {
   it('aligns table columns and shows missing values as -', () => {
@@ -21,5 +21,39 @@ describe('format', () => {
   it('parses KEY=VALUE pairs and names a bad one', () => {
     expect(parsePairs(['A=1', 'B=x=y'], 'env')).toEqual({ A: '1', B: 'x=y' });
     expect(() => parsePairs(['nope'], '--env')).toThrow('--env "nope" must look like KEY=VALUE');
+  });
+});
+
+describe('colour and progress bars', () => {
+  it('colours only a TTY, and NO_COLOR / TERM=dumb win over it; FORCE_COLOR forces', () => {
+    expect(colorEnabled(true, {})).toBe(true);
+    expect(colorEnabled(false, {})).toBe(false);
+    expect(colorEnabled(undefined, {})).toBe(false);
+    expect(colorEnabled(true, { NO_COLOR: '' })).toBe(false);
+    expect(colorEnabled(true, { NO_COLOR: '1' })).toBe(false);
+    expect(colorEnabled(true, { TERM: 'dumb' })).toBe(false);
+    expect(colorEnabled(false, { FORCE_COLOR: '1' })).toBe(true);
+    expect(colorEnabled(true, { FORCE_COLOR: '0' })).toBe(true);
+  });
+  it('leaves text alone when colour is off', () => {
+    const c = colors(false);
+    expect(c.red('x') + c.green('y') + c.bold('z')).toBe('xyz');
+    expect(colors(true).red('x')).toBe('\x1b[31mx\x1b[39m');
+  });
+  it('aligns coloured cells by their visible width', () => {
+    const c = colors(true);
+    const t = table([{ state: 'READY', n: 1 }, { state: 'PULLING', n: 2 }], { paint: (col, v) => (col === 'state' ? paintState(c, v) : v) });
+    const plain = t.split('\x1b[32m').join('').split('\x1b[33m').join('').split('\x1b[39m').join('');
+    expect(plain).toBe(['STATE    N', 'READY    1', 'PULLING  2'].join('\n'));
+    expect(t).toContain('\x1b[32mREADY\x1b[39m');
+  });
+  it('draws bars and percentages, clamped', () => {
+    expect(bar(0.5, 10)).toBe('[#####-----]');
+    expect(bar(2, 4)).toBe('[####]');
+    expect(bar(Number.NaN, 4)).toBe('[----]');
+    expect(bar(0.25, 4, true)).toBe('█░░░');
+    expect(percent(1, 3)).toBe(' 33%');
+    expect(percent(5, 0)).toBe('  0%');
+    expect(percent(3, 3)).toBe('100%');
   });
 });

@@ -1,16 +1,74 @@
 /** Plain-text tables and small formatters for terminal output. */
 
-export function table(rows: Record<string, unknown>[], columns?: string[]): string {
+export interface TableOptions {
+  columns?: string[];
+  /** Colours a cell (e.g. a status); widths are measured without the escape codes. */
+  paint?: (column: string, text: string) => string;
+}
+
+export function table(rows: Record<string, unknown>[], opts: string[] | TableOptions = {}): string {
   if (rows.length === 0) return '(none)';
-  const cols = columns ?? Object.keys(rows[0]);
+  const o: TableOptions = Array.isArray(opts) ? { columns: opts } : opts;
+  const cols = o.columns ?? Object.keys(rows[0]);
   const cells = rows.map((r) => cols.map((c) => cell(r[c])));
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  const line = (vals: string[]) =>
+  const line = (vals: string[], paint: boolean) =>
     vals
-      .map((v, i) => (i === vals.length - 1 ? v : v.padEnd(widths[i])))
+      .map((v, i) => {
+        const shown = paint && o.paint ? o.paint(cols[i], v) : v;
+        return i === vals.length - 1 ? shown : shown + ' '.repeat(widths[i] - v.length);
+      })
       .join('  ')
       .trimEnd();
-  return [line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n');
+  return [line(cols.map((c) => c.toUpperCase()), false), ...cells.map((c) => line(c, true))].join('\n');
+}
+
+/** ANSI colours, or identity functions when colour is off. */
+export interface Colors {
+  enabled: boolean;
+  bold(s: string): string;
+  dim(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+  cyan(s: string): string;
+}
+
+export function colors(enabled: boolean): Colors {
+  const wrap = (open: number, close: number) => (s: string) => (enabled && s ? `\x1b[${open}m${s}\x1b[${close}m` : s);
+  return { enabled, bold: wrap(1, 22), dim: wrap(2, 22), red: wrap(31, 39), green: wrap(32, 39), yellow: wrap(33, 39), cyan: wrap(36, 39) };
+}
+
+/**
+ * Colour only for a terminal: off when the stream is not a TTY, when NO_COLOR is set (any value,
+ * https://no-color.org) or TERM=dumb; FORCE_COLOR (not "0") turns it on anyway.
+ */
+export function colorEnabled(isTTY: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  if (env.NO_COLOR !== undefined) return false;
+  if (env.TERM === 'dumb') return false;
+  return Boolean(isTTY);
+}
+
+/** Colour for a replica or revision state word. */
+export function paintState(c: Colors, state: string): string {
+  if (['READY', 'ACTIVE', 'yes'].includes(state)) return c.green(state);
+  if (['FAILED', 'BACKOFF', 'EXITED', 'LOST', 'DOWN'].includes(state)) return c.red(state);
+  if (['PENDING', 'SCHEDULED', 'PULLING', 'STARTING', 'RUNNING', 'ROLLING_OUT', 'STOPPING', 'DRAINING'].includes(state)) return c.yellow(state);
+  if (['STOPPED', 'SUPERSEDED'].includes(state)) return c.dim(state);
+  return state;
+}
+
+/** `[########------]` — `unicode` uses block characters (for terminals). */
+export function bar(fraction: number, width = 20, unicode = false): string {
+  const f = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+  const full = Math.round(f * width);
+  return unicode ? `${'█'.repeat(full)}${'░'.repeat(width - full)}` : `[${'#'.repeat(full)}${'-'.repeat(width - full)}]`;
+}
+
+export function percent(done: number, total: number): string {
+  if (!(total > 0)) return '  0%';
+  return `${String(Math.min(100, Math.floor((done / total) * 100))).padStart(3)}%`;
 }
 
 function cell(v: unknown): string {

@@ -1,91 +1,212 @@
 #!/usr/bin/env node
 /**
- * `berth`: the command-line client. Everything goes through the public REST API.
+ * `berth`: the command-line client. Everything goes through the public REST API (docs/api.md).
  *   berth login --api http://127.0.0.1:8080 --token brt_...      (or --email you@x --password-stdin)
- *   berth create web --image 127.0.0.1:5000/app:1.4 --port 8080 --wait
- *   berth deploy web 127.0.0.1:5000/app:1.5 --wait                 (shows rollout progress)
- *   berth rollback web [--revision 3 | --tag 1.4] --wait
- *   berth scale web --min 0 --max 5 --target 50
- *   berth logs web -f · berth status web · berth revisions web · berth diff web 2 3 · berth events web
- *   berth images · berth resolve <ref> · berth nodes · berth drain <node> · berth tokens create ci --role deployer
- * Exit codes: 0 ok, 1 API or rollout failure (the API's message is printed), 2 usage error.
+ *   berth deploy web --image 127.0.0.1:5000/app:1.5 --port 8080   (creates or updates, follows the rollout)
+ *   berth rollback web [--to 3 | --to v1] · berth scale web --min 0 --max 5
+ *   berth ps web · berth logs web -f · berth revisions web · berth diff web 2 3 · berth events
+ *   berth images · berth nodes · berth drain <node> · berth tokens create ci --role deployer
+ *   berth completion bash|zsh
+ * Human output on stdout (progress on stderr), colour only on a TTY; `--json` everywhere for scripts.
+ * Exit codes: see errors.ts (ExitCode) and docs/cli.md.
  */
-import { Command, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { ApiError, BerthClient } from './client';
+import { bashCompletion, type CommandSpec, zshCompletion } from './completion';
 import { CliConfig, configPath, readConfig, writeConfig } from './config';
-import { age, bytes, parsePairs, shortDigest, table } from './format';
-import { rolloutStatus } from './rollout';
+import { CliError, describeError, EXIT_CODES_HELP, ExitCode, UsageError } from './errors';
+import { age, bytes, type Colors, colorEnabled, colors, paintState, parsePairs, shortDigest, table } from './format';
+import { type ReplicaView, RolloutFollower, type Snapshot } from './rollout';
 
 const program = new Command('berth')
   .description('Berth: deploy, scale and roll back container services')
-  .option('--api <url>', 'API URL (env BERTH_API_URL)')
-  .option('--token <token>', 'API token or JWT (env BERTH_TOKEN)')
+  .option('--api <url>', 'API URL (env BERTH_API, or BERTH_API_URL)')
+  .option('--token <token>', 'API token or login JWT (env BERTH_TOKEN)')
   .option('-p, --project <slug>', 'project (env BERTH_PROJECT)')
-  .option('--json', 'print raw JSON')
-  .showHelpAfterError();
+  .option('--json', 'machine-readable JSON on stdout (progress, if any, stays on stderr)')
+  .addHelpText('after', `\n${EXIT_CODES_HELP}\n\nConfig: ${configPath()} (0600), written by \`berth login\`; flags > env > file.`)
+  .showHelpAfterError()
+  .exitOverride();
 
-function settings(): Required<Pick<CliConfig, 'apiUrl'>> & CliConfig & { json: boolean } {
+interface Settings extends CliConfig {
+  apiUrl: string;
+  json: boolean;
+}
+
+function settings(): Settings {
   const o = program.opts();
   const file = readConfig();
+  const env = process.env;
   return {
-    apiUrl: o.api ?? process.env.BERTH_API_URL ?? file.apiUrl ?? 'http://127.0.0.1:8080',
-    token: o.token ?? process.env.BERTH_TOKEN ?? file.token,
-    project: o.project ?? process.env.BERTH_PROJECT ?? file.project,
+    apiUrl: o.api ?? env.BERTH_API ?? env.BERTH_API_URL ?? file.apiUrl ?? 'http://127.0.0.1:8080',
+    token: o.token ?? env.BERTH_TOKEN ?? file.token,
+    project: o.project ?? env.BERTH_PROJECT ?? file.project,
     json: Boolean(o.json),
   };
 }
 
 function client(): BerthClient {
   const s = settings();
-  if (!s.token) throw new UsageError('not logged in: run `berth login --token <brt_...>` or set BERTH_TOKEN');
+  if (!s.token) {
+    throw new CliError('not logged in', ExitCode.AUTH, 'run `berth login --api <url> --token <brt_...>` or set BERTH_TOKEN (and BERTH_API)');
+  }
   return new BerthClient(s);
 }
 
-class UsageError extends Error {}
+const out: Colors = colors(colorEnabled(process.stdout.isTTY));
+const errc: Colors = colors(colorEnabled(process.stderr.isTTY));
+const json = () => settings().json;
 
+/** Human text, or the JSON given, on stdout. */
 function print(data: unknown, human: () => string) {
-  process.stdout.write(`${settings().json ? JSON.stringify(data, null, 2) : human()}\n`);
+  process.stdout.write(`${json() ? JSON.stringify(data, null, 2) : human()}\n`);
 }
+const note = (line: string) => process.stderr.write(`${line}\n`);
+// eslint-disable-next-line no-control-regex
+const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+// `berth … | head` closing the pipe early is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(ExitCode.OK);
+  throw e;
+});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const svcPath = (name: string) => `v1/services/${encodeURIComponent(name)}`;
-const int = (what: string) => (v: string) => {
+const int = (what: string, min = 0) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${what} must be a whole number, got "${v}"`);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${what} must be a whole number${min > 0 ? ` ≥ ${min}` : ''}, got "${v}"`);
   return n;
 };
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+const stateCell = (c: string, v: string) => (['state', 'status'].includes(c) ? paintState(out, v) : v);
 
-/** Polls until the revision is rolled out (exit 0) or fails (exit 1), printing each change. */
-async function waitRollout(c: BerthClient, name: string, revision: number, timeoutS: number): Promise<void> {
+// ---------------------------------------------------------------- following a rollout
+
+interface FollowResult {
+  service: string;
+  revision: number;
+  status: 'ACTIVE' | 'FAILED';
+  image?: string;
+  digest?: string;
+  url?: string | null;
+  ready: number;
+  desired: number;
+  reason?: string;
+  rolledBackTo?: number | null;
+}
+
+/**
+ * Polls the service, the target revision and its replicas until the revision is ACTIVE with every
+ * replica ready (exit 0), FAILED (exit 4, with the scheduler's reason and the automatic rollback),
+ * or the timeout passes (exit 5). On a TTY the per-node pull bars and the ready count redraw in
+ * place; otherwise every change is a new line.
+ */
+async function follow(c: BerthClient, name: string, revision: number, timeoutS: number): Promise<void> {
+  const tty = Boolean(process.stderr.isTTY) && process.env.TERM !== 'dumb';
+  const first = await c.request('GET', `${svcPath(name)}/revisions/${revision}`);
+  const follower = new RolloutFollower(revision, { tty, colors: errc, imageBytes: await imageBytes(c, first.image, first.digest) });
   const deadline = Date.now() + timeoutS * 1000;
-  let last = '';
+  let areaLines = 0;
+  // A live line must not wrap, or moving the cursor up by the line count would miss.
+  const fit = (l: string) => {
+    const width = (process.stderr.columns || 80) - 3;
+    const visible = stripAnsi(l);
+    return visible.length <= width ? l : `${visible.slice(0, width - 1)}…`;
+  };
+  const draw = (lines: string[], area: string[]) => {
+    let buf = '';
+    if (tty && areaLines) buf += `\x1b[${areaLines}A\x1b[0J`;
+    for (const l of lines) buf += `  ${l}\n`;
+    for (const l of area) buf += `  ${fit(l)}\n`;
+    areaLines = area.length;
+    if (buf) process.stderr.write(buf);
+  };
+  let transient = 0;
   for (;;) {
-    const [svc, rev, replicas] = await Promise.all([
-      c.request('GET', svcPath(name)),
-      c.request('GET', `${svcPath(name)}/revisions/${revision}`),
-      c.list(`${svcPath(name)}/replicas`),
-    ]);
-    const st = rolloutStatus(revision, svc, rev, replicas);
-    if (st.line !== last) process.stderr.write(`  ${st.line}\n`);
-    last = st.line;
-    if (st.phase === 'done') {
-      process.stderr.write(`revision ${revision} is live at ${svc.url}\n`);
+    let svc: any, rev: any, replicas: ReplicaView[];
+    try {
+      [svc, rev, replicas] = await Promise.all([
+        c.request('GET', svcPath(name)),
+        c.request('GET', `${svcPath(name)}/revisions/${revision}`),
+        c.list<ReplicaView>(`${svcPath(name)}/replicas`, 200),
+      ]);
+      transient = 0;
+    } catch (e) {
+      // The API restarting or briefly overloaded does not end the watch; anything else does.
+      if (!(e instanceof ApiError && (e.status === 0 || e.status >= 500 || e.status === 429)) || ++transient > 20) throw e;
+      await sleep(1000);
+      continue;
+    }
+    const snap: Snapshot = { service: svc, revision: rev, replicas };
+    const o = follower.update(snap);
+    draw(o.lines, o.area);
+    const ready = replicas.filter((r) => r.revision === revision && r.state === 'READY').length;
+    const base: FollowResult = { service: name, revision, status: 'ACTIVE', image: rev.image, digest: rev.digest, url: svc.url, ready, desired: svc.desiredReplicas };
+    if (o.status.phase === 'done') {
+      const line = `${errc.green('✔')} revision ${revision} is ACTIVE: ${ready}/${svc.desiredReplicas} replica${svc.desiredReplicas === 1 ? '' : 's'} ready`;
+      print(base, () => `${line}\n${svc.url}`);
       return;
     }
-    if (st.phase === 'failed') throw new ApiError(0, 'ROLLOUT_FAILED', `revision ${revision} failed: ${st.reason}`);
+    if (o.status.phase === 'failed') {
+      const back = svc.activeRevision && svc.activeRevision.number !== revision ? svc.activeRevision : null;
+      const reason = o.status.reason ?? 'failed';
+      const crashLog = await lastLogLines(c, name, replicas.find((r) => r.revision === revision && r.id && (r.lastExit || r.state === 'FAILED'))?.id);
+      if (json()) print({ ...base, status: 'FAILED', reason, rolledBackTo: back?.number ?? null }, () => '');
+      const rolled = back
+        ? `rolled back automatically to revision ${back.number} (${back.image ?? back.tag ?? ''}), which keeps serving`
+        : 'no earlier revision to restore';
+      throw new CliError(
+        `revision ${revision} failed: ${reason}\n${rolled}${crashLog.length ? `\nlast log lines of a failed replica:\n${crashLog.map((l) => `  | ${l}`).join('\n')}` : ''}`,
+        ExitCode.ROLLOUT_FAILED,
+        `see \`berth ps ${name}\` and \`berth logs ${name}\`; the failed revision stays in \`berth revisions ${name}\``,
+      );
+    }
     if (Date.now() > deadline) {
-      throw new ApiError(0, 'ROLLOUT_TIMEOUT', `revision ${revision} not ready after ${timeoutS}s (still: ${st.line}); see \`berth events ${name}\``);
+      throw new CliError(
+        `revision ${revision} not ready after ${timeoutS}s (${o.status.line})`,
+        ExitCode.TIMEOUT,
+        `the rollout goes on: watch it with \`berth ps ${name}\` or \`berth events ${name}\``,
+      );
     }
     await sleep(500);
   }
+}
+
+/** Sum of the layer sizes of an image version (the pull bars' total); 0 when unknown. */
+async function imageBytes(c: BerthClient, ref: string | undefined, digest: string | undefined): Promise<number> {
+  if (!ref || !digest) return 0;
+  try {
+    const repo = ref.replace(/@sha256:[0-9a-f]+$/, '').replace(/:[^:/]+$/, '');
+    const images = await c.list<any>('v1/images', 500);
+    const img = images.find((i) => `${i.registry}/${i.repository}` === repo) ?? images.find((i) => repo.endsWith(`/${i.repository}`) || repo === i.repository);
+    if (!img) return 0;
+    const versions = await c.list<any>(`v1/images/${encodeURIComponent(img.id)}/versions`, 500);
+    const v = versions.find((x) => x.digest === digest);
+    return Array.isArray(v?.layers) ? v.layers.reduce((n: number, l: { size?: number }) => n + (Number(l.size) || 0), 0) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The last few log lines of one replica (non-follow SSE); empty on any trouble. */
+async function lastLogLines(c: BerthClient, name: string, replicaId: string | undefined, n = 5): Promise<string[]> {
+  if (!replicaId) return [];
+  const lines: string[] = [];
+  try {
+    for await (const ev of c.events(`${svcPath(name)}/logs?tail=${n}&replica=${encodeURIComponent(replicaId)}`)) {
+      if (ev && typeof ev === 'object' && 'line' in ev) lines.push(String(ev.line));
+    }
+  } catch {
+    return [];
+  }
+  return lines.slice(-n);
 }
 
 // ---------------------------------------------------------------- session
 
 program
   .command('login')
-  .description('store the API URL and a credential (an API token, or a JWT from email + password)')
+  .description('check and store the API URL and a credential (an API token, or a JWT from email + password) in the config file (0600)')
   .option('--email <email>')
   .option('--password-stdin', 'read the password from standard input')
   .action(async (o) => {
@@ -97,10 +218,21 @@ program
       const r = await new BerthClient({ apiUrl: s.apiUrl }).request('POST', 'v1/auth/login', { email: o.email, password });
       token = r.accessToken ?? r.token;
     }
-    if (!token) throw new UsageError('give --token <brt_...> or --email with --password-stdin');
+    if (!token) throw new UsageError('give --token <brt_...> (or BERTH_TOKEN), or --email with --password-stdin');
     const who = await new BerthClient({ ...s, token }).request('GET', 'v1/auth/whoami');
-    writeConfig({ apiUrl: s.apiUrl, token, project: s.project ?? (typeof who.project === 'string' ? who.project : undefined) });
-    process.stderr.write(`logged in to ${s.apiUrl}; saved to ${configPath()}\n`);
+    const project = s.project ?? (typeof who.project === 'string' ? who.project : undefined);
+    writeConfig({ apiUrl: s.apiUrl, token, project });
+    note(`logged in to ${s.apiUrl} as ${who.name ? `token ${who.name}` : who.email} (project ${project ?? '-'}${who.role ? `, role ${who.role}` : ''}); saved to ${configPath()}`);
+    if (json()) print({ apiUrl: s.apiUrl, project: project ?? null, config: configPath(), whoami: who }, () => '');
+  });
+
+program
+  .command('logout')
+  .description('forget the stored credential')
+  .action(async () => {
+    const c = readConfig();
+    writeConfig({ apiUrl: c.apiUrl, project: c.project });
+    print({ loggedOut: true }, () => `removed the token from ${configPath()}`);
   });
 
 program
@@ -108,7 +240,20 @@ program
   .description('who the credential belongs to, and its project and role')
   .action(async () => {
     const who = await client().request('GET', 'v1/auth/whoami');
-    print(who, () => JSON.stringify(who, null, 2));
+    print(who, () => (who.kind === 'token' ? `token ${who.name} · project ${who.project} · role ${who.role}` : `user ${who.email}`));
+  });
+
+program
+  .command('projects')
+  .description('projects you can use, with your role in each')
+  .action(async () => {
+    const items = await client().list('v1/projects');
+    const current = settings().project;
+    print(items, () =>
+      table(
+        items.map((p) => ({ ' ': p.slug === current ? '*' : '', slug: p.slug, name: p.name, role: p.role, operator: p.operator ? 'yes' : '', created: age(p.createdAt) })),
+      ),
+    );
   });
 
 // ---------------------------------------------------------------- services
@@ -117,8 +262,13 @@ program
   .command('services')
   .alias('ls')
   .description('list services')
-  .action(async () => {
+  .option('--names', 'only the names, one per line (for shell completion)')
+  .action(async (o) => {
     const items = await client().list('v1/services');
+    if (o.names) {
+      process.stdout.write(items.map((s) => `${s.name}\n`).join(''));
+      return;
+    }
     print(items, () =>
       table(
         items.map((s) => ({
@@ -126,140 +276,241 @@ program
           revision: s.activeRevision?.number,
           tag: s.activeRevision?.tag,
           status: s.activeRevision?.status,
-          desired: s.desiredReplicas,
+          ready: `${s.replicas?.ready ?? 0}/${s.desiredReplicas}`,
           url: s.url,
         })),
+        { paint: stateCell },
       ),
     );
   });
 
+function replicaRows(replicas: any[]) {
+  return replicas.map((r) => ({
+    replica: r.id.slice(0, 8),
+    rev: r.revision,
+    node: r.node,
+    state: r.state,
+    restarts: r.restarts,
+    'last exit': r.lastExit ? [r.lastExit.code !== null ? `exit ${r.lastExit.code}` : '', r.lastExit.reason ?? ''].filter(Boolean).join(': ') : null,
+    address: r.address ? `${r.address}:${r.port ?? ''}` : null,
+    age: age(r.createdAt),
+    note: r.pendingReason,
+  }));
+}
+
 program
   .command('status <service>')
-  .description('service detail with its replicas')
+  .description('service detail with its live replicas')
   .action(async (name: string) => {
     const c = client();
     const [svc, replicas] = await Promise.all([c.request('GET', svcPath(name)), c.list(`${svcPath(name)}/replicas`)]);
     print({ ...svc, replicaList: replicas }, () =>
       [
-        `${svc.name}  ${svc.url}`,
-        `revision ${svc.activeRevision?.number ?? '-'} (${svc.activeRevision?.image ?? '-'} @ ${shortDigest(svc.activeRevision?.digest)}) ${svc.activeRevision?.status ?? ''}`,
-        `replicas: ${svc.replicas?.ready ?? 0}/${svc.desiredReplicas} ready`,
+        `${out.bold(svc.name)}  ${svc.url}`,
+        `revision ${svc.activeRevision?.number ?? '-'} (${svc.activeRevision?.image ?? '-'} @ ${shortDigest(svc.activeRevision?.digest)}) ${paintState(out, svc.activeRevision?.status ?? '')}`,
+        `replicas: ${svc.replicas?.ready ?? 0}/${svc.desiredReplicas} ready · scaling ${svc.spec?.scaling?.min ?? '?'}..${svc.spec?.scaling?.max ?? '?'}`,
         '',
-        table(
-          replicas
-            .filter((r) => !['STOPPED'].includes(r.state))
-            .map((r) => ({
-              replica: r.id.slice(0, 8),
-              revision: r.revision,
-              node: r.node,
-              state: r.state,
-              restarts: r.restarts,
-              'last exit': r.lastExit ? `${r.lastExit.code ?? ''} ${r.lastExit.reason ?? ''}`.trim() : null,
-              age: age(r.createdAt),
-              note: r.pendingReason,
-            })),
-        ),
+        table(replicaRows(replicas.filter((r) => r.state !== 'STOPPED')), { paint: stateCell }),
       ].join('\n'),
     );
   });
 
 program
-  .command('create <service>')
-  .description('create a service from an image')
-  .requiredOption('--image <ref>', 'image reference, e.g. registry.example/app:1.4')
-  .option('--port <port>', 'port the app listens on ($PORT is set to it)', int('--port'))
-  .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
-  .option('--command <arg>', 'command override, one argument per flag (repeatable)', collect)
-  .option('--cpu <millicores>', 'CPU limit in millicores', int('--cpu'))
-  .option('--memory <MiB>', 'memory limit in MiB', int('--memory'))
-  .option('--min <n>', 'minimum replicas (0 = scale to zero)', int('--min'))
-  .option('--max <n>', 'maximum replicas', int('--max'))
-  .option('--target <n>', 'target concurrent requests per replica', int('--target'))
-  .addOption(new Option('--restart <policy>', 'restart policy').choices(['no', 'always', 'on-failure']))
-  .option('--max-retries <n>', 'retries for on-failure', int('--max-retries'))
-  .option('--health-path <path>', 'HTTP readiness check path')
-  .option('--wait', 'wait for the first revision to be live, showing progress')
-  .option('--timeout <s>', 'how long --wait waits', int('--timeout'), 180)
+  .command('ps <service>')
+  .description('replicas of a service: node, state, restarts, last exit, address')
+  .option('-a, --all', 'include stopped replicas')
   .action(async (name: string, o) => {
-    const c = client();
-    const body: Record<string, unknown> = { name, image: o.image };
-    if (o.port !== undefined) body.port = o.port;
-    if (o.env) body.env = parsePairs(o.env, '--env');
-    if (o.command) body.command = o.command;
-    if (o.cpu !== undefined || o.memory !== undefined) body.resources = { cpuMillis: o.cpu, memoryMiB: o.memory };
-    if (o.min !== undefined || o.max !== undefined || o.target !== undefined)
-      body.scaling = { min: o.min, max: o.max, targetConcurrency: o.target };
-    if (o.restart) body.restartPolicy = { policy: o.restart, maxRetries: o.maxRetries };
-    if (o.healthPath) body.healthCheck = { type: 'http', path: o.healthPath };
-    const svc = await c.request('POST', 'v1/services', body);
-    print(svc, () => `created ${svc.name}: revision ${svc.activeRevision?.number} ${svc.activeRevision?.image} @ ${shortDigest(svc.activeRevision?.digest)}\n${svc.url}`);
-    if (o.wait) await waitRollout(c, name, svc.activeRevision.number, o.timeout);
+    const replicas = await client().list(`${svcPath(name)}/replicas`);
+    const shown = o.all ? replicas : replicas.filter((r) => r.state !== 'STOPPED');
+    print(shown, () => table(replicaRows(shown), { paint: stateCell }));
   });
 
-program
-  .command('deploy <service> <image>')
-  .description('deploy a new image (tag or digest); the tag is pinned to its digest now')
-  .option('--wait', 'wait until the new revision is live, showing rollout progress')
-  .option('--timeout <s>', 'how long --wait waits', int('--timeout'), 180)
-  .action(async (name: string, image: string, o) => {
-    const c = client();
-    const r = await c.request('POST', `${svcPath(name)}/deployments`, { image });
-    const rev = r.revision ?? r.activeRevision ?? r;
-    print(r, () => `deploying revision ${rev.number}: ${rev.image} @ ${shortDigest(rev.digest)}`);
-    if (o.wait) await waitRollout(c, name, rev.number, o.timeout);
-  });
+/** Config flags shared by create and deploy → the API's service config body. */
+function withConfigOptions(cmd: Command): Command {
+  return cmd
+    .option('--port <port>', 'port the app listens on ($PORT is set to it)', int('--port', 1))
+    .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable; replaces the whole env map)', collect)
+    .option('--command <arg>', 'command override, one argument per flag (repeatable)', collect)
+    .option('--cpu <millicores>', 'CPU limit in millicores', int('--cpu', 1))
+    .option('--memory <MiB>', 'memory limit in MiB', int('--memory', 1))
+    .option('--min <n>', 'minimum replicas (0 = scale to zero)', int('--min'))
+    .option('--max <n>', 'maximum replicas', int('--max', 1))
+    .option('--concurrency <n>', 'target concurrent requests per replica (autoscaling)', int('--concurrency', 1))
+    .addOption(new Option('--target <n>', 'same as --concurrency').argParser(int('--target', 1)).hideHelp())
+    .addOption(new Option('--restart <policy>', 'restart policy').choices(['no', 'always', 'on-failure']))
+    .option('--max-retries <n>', 'retries for --restart on-failure', int('--max-retries'))
+    .option('--health-path <path>', 'HTTP readiness check path (default: TCP check)')
+    .option('--detach', 'return as soon as the API accepted it; do not follow the rollout')
+    .addOption(new Option('--wait', 'following is the default now; kept for old scripts').hideHelp())
+    .option('--timeout <s>', 'how long to follow the rollout before giving up (exit 5)', int('--timeout', 1), 300);
+}
+
+function configBody(o: Record<string, any>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (o.port !== undefined) body.port = o.port;
+  if (o.env) body.env = parsePairs(o.env, '--env');
+  if (o.command) body.command = o.command;
+  if (o.cpu !== undefined || o.memory !== undefined) body.resources = { cpuMillis: o.cpu, memoryMiB: o.memory };
+  const concurrency = o.concurrency ?? o.target;
+  if (o.min !== undefined || o.max !== undefined || concurrency !== undefined) body.scaling = { min: o.min, max: o.max, targetConcurrency: concurrency };
+  if (o.maxRetries !== undefined && !o.restart) throw new UsageError('--max-retries goes with --restart on-failure');
+  if (o.restart) body.restartPolicy = { policy: o.restart, maxRetries: o.maxRetries };
+  if (o.healthPath) body.healthCheck = { type: 'http', path: o.healthPath };
+  return body;
+}
+
+interface RevisionOut {
+  number: number;
+  image: string;
+  digest: string;
+  reason?: string;
+}
+
+/** After a write: say what was pinned, then follow (default) or return (--detach). */
+async function afterWrite(c: BerthClient, name: string, verb: string, rev: RevisionOut, svc: any, o: { detach?: boolean; timeout: number }, extra: Record<string, unknown> = {}) {
+  note(`${verb} ${errc.bold(name)}: revision ${rev.number} (${rev.reason ?? verb})`);
+  note(`  image ${rev.image} → ${rev.digest}`);
+  if (o.detach) {
+    print({ service: name, revision: rev, url: svc?.url ?? null, detached: true, ...extra }, () => `revision ${rev.number} accepted; ${svc?.url ?? ''}\nfollow it with \`berth ps ${name}\``);
+    return;
+  }
+  await follow(c, name, rev.number, o.timeout);
+}
+
+async function findService(c: BerthClient, name: string): Promise<any | null> {
+  try {
+    return await c.request('GET', svcPath(name));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+withConfigOptions(
+  program
+    .command('deploy <service> [image]')
+    .description('create the service or deploy a new image/config to it, then follow the rollout until it is ACTIVE (exit 0) or failed and rolled back (exit 4)')
+    .option('-i, --image <ref>', 'image reference (tag or digest); the tag is pinned to its digest now')
+    .option('--tag <tag>', 'deploy another tag of the repository the service runs now'),
+).action(async (name: string, positional: string | undefined, o) => {
+  const image: string | undefined = o.image ?? positional;
+  if (o.image && positional) throw new UsageError('give the image once: --image <ref> (or as the second argument)');
+  if (image && o.tag) throw new UsageError('give either --image or --tag');
+  const c = client();
+  const config = configBody(o);
+  const existing = await findService(c, name);
+  if (!existing) {
+    if (!image) throw new UsageError(`service '${name}' does not exist yet: creating it needs --image <ref>`);
+    const svc = await c.request('POST', 'v1/services', { name, image, ...config });
+    await afterWrite(c, name, 'created', { ...svc.activeRevision, reason: 'CREATE' }, svc, o, { created: true });
+    return;
+  }
+  let rev: RevisionOut | null = null;
+  let svc = existing;
+  if (Object.keys(config).length) {
+    const r = await c.request('PATCH', svcPath(name), config);
+    rev = r.revision;
+    svc = r.service;
+    if (rev) note(`configuration changed: revision ${rev.number} (${rev.reason ?? 'CONFIG'})`);
+  }
+  if (image || o.tag) {
+    const r = await c.request('POST', `${svcPath(name)}/deployments`, image ? { image } : { tag: o.tag });
+    rev = r.revision;
+    svc = r.service;
+  }
+  if (!rev) {
+    if (!Object.keys(config).length) throw new UsageError('nothing to deploy: give --image <ref>, --tag <tag> or a config flag');
+    print({ service: name, revision: null, scaling: svc.spec?.scaling }, () => `${name}: updated (no new revision: only scaling changed)`);
+    return;
+  }
+  await afterWrite(c, name, 'deploying', rev, svc, o);
+});
+
+withConfigOptions(
+  program
+    .command('create <service>')
+    .description('create a service (fails if it exists), then follow its first rollout')
+    .requiredOption('-i, --image <ref>', 'image reference (tag or digest)'),
+).action(async (name: string, o) => {
+  const c = client();
+  const svc = await c.request('POST', 'v1/services', { name, image: o.image, ...configBody(o) });
+  await afterWrite(c, name, 'created', { ...svc.activeRevision, reason: 'CREATE' }, svc, o, { created: true });
+});
 
 program
   .command('rollback <service>')
-  .description('roll back to the previous revision, a numbered one, or a tag (creates a new revision)')
-  .option('--revision <n>', 'revision number to return to', int('--revision'))
-  .option('--tag <tag>', 'tag to return to (as it was pinned when deployed)')
-  .option('--wait', 'wait until it is live')
-  .option('--timeout <s>', 'how long --wait waits', int('--timeout'), 180)
+  .description('roll back (a new revision equal to an earlier one, no pull needed) and follow it')
+  .option('--to <revision|tag>', 'a revision number, or a tag: the newest revision that ran it (default: the previous revision)')
+  .addOption(new Option('--revision <n>', 'same as --to <n>').argParser(int('--revision', 1)).hideHelp())
+  .addOption(new Option('--tag <tag>', 'same as --to <tag>').hideHelp())
+  .option('--detach', 'do not follow the rollout')
+  .addOption(new Option('--wait').hideHelp())
+  .option('--timeout <s>', 'how long to follow', int('--timeout', 1), 300)
   .action(async (name: string, o) => {
-    const c = client();
     const body: Record<string, unknown> = {};
+    const to: string | undefined = o.to;
+    const c = client();
+    if (to !== undefined && /^\d+$/.test(to)) body.revision = int('--to', 1)(to);
+    else if (to !== undefined || o.tag) {
+      // A tag: the newest revision that ran it, preferring the repository the service runs now
+      // (the API's {tag} alone would also match the same tag of another repository).
+      const tag: string = to ?? o.tag;
+      const [svc, revs] = await Promise.all([c.request('GET', svcPath(name)), c.list<any>(`${svcPath(name)}/revisions`)]);
+      const repo = (ref: string) => ref.replace(/@sha256:[0-9a-f]+$/, '').replace(/:[^:/]+$/, '');
+      const current = svc.activeRevision?.image ? repo(svc.activeRevision.image) : null;
+      const pick =
+        revs.find((r) => r.tag === tag && current && repo(r.image) === current && !r.active) ?? revs.find((r) => r.tag === tag && !r.active);
+      if (!pick) throw new CliError(`no earlier revision of '${name}' ran the tag '${tag}'`, ExitCode.ERROR, `see \`berth revisions ${name}\``);
+      body.revision = pick.number;
+    }
     if (o.revision !== undefined) body.revision = o.revision;
-    if (o.tag) body.tag = o.tag;
     const r = await c.request('POST', `${svcPath(name)}/rollback`, body);
-    const rev = r.revision ?? r.activeRevision ?? r;
-    print(r, () => `rolling back: revision ${rev.number} = ${rev.image} @ ${shortDigest(rev.digest)}`);
-    if (o.wait) await waitRollout(c, name, rev.number, o.timeout);
+    const target = r.rolledBackTo;
+    const rev: RevisionOut = { ...r.revision, reason: `ROLLBACK to revision ${typeof target === 'object' && target ? target.number : (target ?? '?')}` };
+    await afterWrite(c, name, 'rolling back', rev, r.service, o, { rolledBackTo: target });
   });
 
 program
   .command('scale <service>')
-  .description('set scaling bounds (and optionally the replica count now)')
-  .requiredOption('--min <n>', 'minimum replicas', int('--min'))
-  .requiredOption('--max <n>', 'maximum replicas', int('--max'))
-  .option('--target <n>', 'target concurrency per replica', int('--target'))
+  .description('set scaling bounds (and optionally the replica count now); a bound left out keeps its value')
+  .option('--min <n>', 'minimum replicas (0 = scale to zero)', int('--min'))
+  .option('--max <n>', 'maximum replicas', int('--max', 1))
+  .option('--concurrency <n>', 'target concurrency per replica', int('--concurrency', 1))
+  .addOption(new Option('--target <n>').argParser(int('--target', 1)).hideHelp())
   .option('--replicas <n>', 'replicas wanted now, within [min, max]', int('--replicas'))
   .action(async (name: string, o) => {
-    const r = await client().request('PUT', `${svcPath(name)}/scale`, {
-      min: o.min,
-      max: o.max,
-      targetConcurrency: o.target,
-      replicas: o.replicas,
-    });
-    print(r, () => `${name}: min ${o.min}, max ${o.max}; desired now ${r.desiredReplicas ?? '?'}`);
+    if (o.min === undefined && o.max === undefined && o.replicas === undefined && (o.concurrency ?? o.target) === undefined) {
+      throw new UsageError('give at least one of --min, --max, --replicas, --concurrency');
+    }
+    const c = client();
+    let min = o.min;
+    let max = o.max;
+    if (min === undefined || max === undefined) {
+      const svc = await c.request('GET', svcPath(name));
+      min ??= svc.spec?.scaling?.min;
+      max ??= svc.spec?.scaling?.max;
+    }
+    const r = await c.request('PUT', `${svcPath(name)}/scale`, { min, max, targetConcurrency: o.concurrency ?? o.target, replicas: o.replicas });
+    print(r, () => `${name}: min ${min}, max ${max}; desired now ${r.desiredReplicas ?? r.service?.desiredReplicas ?? '?'}`);
   });
 
 program
   .command('delete <service>')
-  .description('stop every replica of a service; its history is kept')
+  .description('stop every replica of a service; its history is kept (admin)')
   .action(async (name: string) => {
     const r = await client().request('DELETE', svcPath(name));
-    print(r ?? {}, () => `${name}: deleted (replicas stopping)`);
+    print(r ?? { deleted: name }, () => `${name}: deleted (replicas stopping)`);
   });
 
 program
   .command('revisions <service>')
-  .description('revision history')
+  .description('revision history, newest first (* = active)')
   .action(async (name: string) => {
     const items = await client().list(`${svcPath(name)}/revisions`);
     print(items, () =>
       table(
         items.map((r) => ({
+          ' ': r.active ? '*' : '',
           rev: r.number,
           image: r.image,
           digest: shortDigest(r.digest),
@@ -267,43 +518,55 @@ program
           reason: r.reason,
           by: r.createdBy,
           age: age(r.createdAt),
-          active: r.active ? '*' : '',
+          note: r.statusReason,
         })),
+        { paint: stateCell },
       ),
     );
   });
 
 program
-  .command('diff <service> <from> <to>')
-  .description('what changed between two revisions')
-  .action(async (name: string, from: string, to: string) => {
-    const d = await client().request('GET', `${svcPath(name)}/revisions/diff?from=${int('from')(from)}&to=${int('to')(to)}`);
-    print(d, () => JSON.stringify(d.changes ?? d, null, 2));
+  .command('diff <service> <a> <b>')
+  .description('what changed from revision A to revision B')
+  .action(async (name: string, a: string, b: string) => {
+    const d = await client().request('GET', `${svcPath(name)}/revisions/diff?from=${int('A', 1)(a)}&to=${int('B', 1)(b)}`);
+    const show = (v: unknown) => (v === undefined ? '-' : typeof v === 'string' ? v : JSON.stringify(v));
+    print(d, () =>
+      d.changes?.length
+        ? table(d.changes.map((ch: any) => ({ field: ch.field, [`revision ${a}`]: show(ch.from), [`revision ${b}`]: show(ch.to) })))
+        : `revisions ${a} and ${b} run the same thing`,
+    );
   });
 
 program
   .command('logs <service>')
-  .description('container logs (stdout and stderr) of the service\'s replicas')
-  .option('-f, --follow', 'keep streaming')
+  .description("container output (stdout and stderr) of the service's replicas")
+  .option('-f, --follow', 'keep streaming new lines (Ctrl-C to stop)')
   .option('--tail <n>', 'lines from the end', int('--tail'), 100)
+  .option('--replica <id>', 'one replica (full id, see `berth ps --json`)')
   .action(async (name: string, o) => {
-    const q = `?tail=${o.tail}${o.follow ? '&follow=1' : ''}`;
+    const q = `?tail=${o.tail}${o.follow ? '&follow=1' : ''}${o.replica ? `&replica=${encodeURIComponent(o.replica)}` : ''}`;
     for await (const ev of client().events(`${svcPath(name)}/logs${q}`)) {
-      if (settings().json) process.stdout.write(`${JSON.stringify(ev)}\n`);
-      else if (typeof ev === 'object' && ev && 'line' in ev)
-        (ev.stream === 'stderr' ? process.stderr : process.stdout).write(`${String(ev.replica ?? ev.replicaId ?? '').slice(0, 8)} ${ev.line}\n`);
+      if (json()) process.stdout.write(`${JSON.stringify(ev)}\n`);
+      else if (typeof ev === 'object' && ev && 'line' in ev) {
+        const prefix = out.dim(String(ev.replicaId ?? ev.replica ?? '').slice(0, 8));
+        (ev.stream === 'stderr' ? process.stderr : process.stdout).write(`${prefix} ${ev.line}\n`);
+      }
     }
   });
 
 program
   .command('events [service]')
-  .description('the timeline: who did what, when (a service\'s, or the project\'s)')
-  .option('--limit <n>', 'how many', int('--limit'), 50)
+  .description("the timeline, newest first: who did what, when (a service's, or the whole project's)")
+  .option('--limit <n>', 'how many', int('--limit', 1), 50)
   .action(async (name: string | undefined, o) => {
     const path = name ? `${svcPath(name)}/events` : 'v1/events';
-    const page = await client().request('GET', `${path}?limit=${Math.min(o.limit, 100)}`);
-    print(page.items, () =>
-      table(page.items.map((e: any) => ({ time: e.createdAt, level: e.level, type: e.type, actor: e.actor, message: e.message }))),
+    const items = await client().list(path, o.limit);
+    print(items, () =>
+      table(
+        items.map((e: any) => ({ time: e.createdAt, level: e.level, type: e.type, actor: e.actor, message: e.message })),
+        { paint: (c, v) => (c === 'level' ? (v === 'ERROR' ? out.red(v) : v === 'WARN' ? out.yellow(v) : v) : v) },
+      ),
     );
   });
 
@@ -341,48 +604,93 @@ program
           heartbeat: age(n.lastHeartbeatAt),
           version: n.agentVersion,
         })),
+        { paint: stateCell },
       ),
     );
   });
 
 for (const [cmd, verb] of [
   ['drain', 'move replicas off a node (operator admins)'],
-  ['undrain', 'let a drained node take replicas again'],
+  ['undrain', 'let a drained node take replicas again (operator admins)'],
 ] as const) {
   program
     .command(`${cmd} <node>`)
     .description(verb)
     .action(async (node: string) => {
       const r = await client().request('POST', `v1/nodes/${encodeURIComponent(node)}/${cmd}`);
-      print(r, () => `${node}: ${r.status ?? cmd}`);
+      print(r, () => `${node}: ${paintState(out, r.status ?? cmd)}`);
     });
 }
 
 program
   .command('join-token')
-  .description('issue a node join token for an agent (shown once)')
+  .description('issue a node join token for an agent (shown once; operator admins)')
   .option('--description <text>')
   .action(async (o) => {
     const r = await client().request('POST', 'v1/nodes/join-tokens', { description: o.description });
     print(r, () => `${r.token}\n(shown once: set it as BERTH_JOIN_TOKEN on the agent)`);
   });
 
-const tokens = program.command('tokens').description('API tokens of the project');
+const tokens = program.command('tokens').description('API tokens of the project (admin)');
 tokens
   .command('create <name>')
+  .description('create a token (its secret is shown once)')
   .addOption(new Option('--role <role>').choices(['admin', 'deployer', 'viewer']).default('deployer'))
+  .option('--expires-in-days <n>', 'expiry', int('--expires-in-days', 1))
   .action(async (name: string, o) => {
-    const r = await client().request('POST', 'v1/tokens', { name, role: o.role });
-    print(r, () => `${r.token}\n(shown once)`);
+    const r = await client().request('POST', 'v1/tokens', { name, role: o.role, expiresInDays: o.expiresInDays });
+    print(r, () => `${r.token}\n(shown once; id ${r.id}, role ${r.role})`);
   });
-tokens.command('list').action(async () => {
-  const items = await client().list('v1/tokens');
-  print(items, () => table(items.map((t) => ({ id: t.id, name: t.name, prefix: t.prefix, role: t.role, 'last used': age(t.lastUsedAt), revoked: t.revokedAt ? 'yes' : '' }))));
-});
-tokens.command('revoke <id>').action(async (id: string) => {
-  await client().request('DELETE', `v1/tokens/${encodeURIComponent(id)}`);
-  print({ revoked: id }, () => `revoked ${id}`);
-});
+tokens
+  .command('list')
+  .description('tokens (never their secrets)')
+  .action(async () => {
+    const items = await client().list('v1/tokens');
+    print(items, () =>
+      table(
+        items.map((t) => ({
+          id: t.id,
+          name: t.name,
+          prefix: t.prefix,
+          role: t.role,
+          'last used': age(t.lastUsedAt),
+          expires: t.expiresAt ?? null,
+          revoked: t.revokedAt ? 'yes' : '',
+        })),
+      ),
+    );
+  });
+tokens
+  .command('revoke <id>')
+  .description('revoke a token at once')
+  .action(async (id: string) => {
+    await client().request('DELETE', `v1/tokens/${encodeURIComponent(id)}`);
+    print({ revoked: id }, () => `revoked ${id}`);
+  });
+
+// ---------------------------------------------------------------- completion
+
+const SERVICE_COMMANDS = new Set(['status', 'ps', 'deploy', 'rollback', 'scale', 'delete', 'revisions', 'diff', 'logs', 'events']);
+
+function spec(cmd: Command): CommandSpec {
+  return {
+    name: cmd.name(),
+    options: cmd.options.filter((o) => !o.hidden).flatMap((o) => [o.long, o.short].filter((x): x is string => Boolean(x))),
+    subcommands: cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden).map(spec),
+    takesService: SERVICE_COMMANDS.has(cmd.name()),
+  };
+}
+
+program
+  .command('completion')
+  .description('print a shell completion script: source <(berth completion bash) · source <(berth completion zsh)')
+  .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+  .action(async (shell: 'bash' | 'zsh') => {
+    const root = spec(program);
+    const script = shell === 'bash' ? bashCompletion(root) : zshCompletion(root);
+    if (json()) print({ shell, script }, () => '');
+    else process.stdout.write(script);
+  });
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -390,16 +698,19 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-program.parseAsync(process.argv).catch((e: unknown) => {
-  if (e instanceof ApiError) {
-    process.stderr.write(`berth: ${e.message}${e.code && e.status ? ` (${e.code}, HTTP ${e.status})` : ''}\n`);
-    if (e.details && !settings().json) process.stderr.write(`  ${JSON.stringify(e.details)}\n`);
-    process.exit(1);
-  }
-  if (e instanceof UsageError) {
-    process.stderr.write(`berth: ${e.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`berth: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+program.parseAsync(process.argv).then(
+  () => process.exit(ExitCode.OK),
+  (e: unknown) => {
+    if (e instanceof CommanderError) {
+      // Help and --version exit 0; every other commander error is a usage error (already printed).
+      process.exit(e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE);
+    }
+    const d = describeError(e);
+    process.stderr.write(`${errc.red('berth:')} ${d.message}\n`);
+    if (d.hint) process.stderr.write(`${errc.dim('hint:')} ${d.hint}\n`);
+    if (json() && !(e instanceof CliError && e.exitCode === ExitCode.ROLLOUT_FAILED)) {
+      process.stdout.write(`${JSON.stringify({ error: { message: d.message, hint: d.hint ?? null, exitCode: d.exitCode, code: e instanceof ApiError ? e.code : null } })}\n`);
+    }
+    process.exit(d.exitCode);
+  },
+);

@@ -1,4 +1,5 @@
-import { rolloutStatus } from './rollout';
+import { colors } from './format';
+import { nodeRows, renderNodeRow, RolloutFollower, rolloutStatus } from './rollout';
 
 const svc = (desired: number, active = 3) => ({ desiredReplicas: desired, activeRevision: { number: active, status: 'ROLLING_OUT' } });
 
@@ -38,5 +39,79 @@ describe('rolloutStatus', () => {
   });
   it('a service scaled to zero is done once nothing runs', () => {
     expect(rolloutStatus(1, svc(0, 1), { number: 1, status: 'ACTIVE' }, []).phase).toBe('done');
+  });
+});
+
+describe('per-node pull progress', () => {
+  const r = (id: string, node: string | null, state: string, pull?: { done: number; total: number } | null, revision = 3) => ({ id, node, state, revision, pull });
+  it('groups the target revision by node, taking the most advanced pull record of a node', () => {
+    const rows = nodeRows(3, [
+      r('a1', 'b-node', 'PULLING', { done: 100, total: 1000 }),
+      r('a2', 'b-node', 'PULLING', { done: 600, total: 1000 }),
+      r('b1', 'a-node', 'READY', { done: 1000, total: 1000 }),
+      r('c1', null, 'PENDING'),
+      r('old', 'a-node', 'READY', null, 2),
+      r('gone', 'a-node', 'STOPPED', null, 3),
+    ]);
+    expect(rows.map((x) => [x.node, x.pull, x.done, x.total, x.ready, x.replicas])).toEqual([
+      ['a-node', 'pulled', 1000, 1000, 1, 1],
+      ['b-node', 'pulling', 600, 1000, 0, 2],
+      ['(unplaced)', 'waiting', 0, 0, 0, 1],
+    ]);
+  });
+  it('calls an image with no recorded bytes cached once a replica is past pulling', () => {
+    expect(nodeRows(3, [r('a', 'n', 'STARTING')])[0]!.pull).toBe('cached');
+    expect(nodeRows(3, [r('a', 'n', 'FAILED')])[0]!.pull).toBe('failed');
+  });
+  it('renders a plain line without colour', () => {
+    const [row] = nodeRows(3, [r('a', 'node-1', 'PULLING', { done: 500_000, total: 1_000_000 })]);
+    expect(renderNodeRow(row!, 6, colors(false))).toBe('node-1  [##########----------]  50%  500 KB/1.0 MB  0/1 ready (1 PULLING)');
+  });
+});
+
+describe('RolloutFollower', () => {
+  const service = { desiredReplicas: 1, activeRevision: { number: 3, status: 'ROLLING_OUT' } };
+  const snap = (status: string, replicas: any[]) => ({ service, revision: { number: 3, status }, replicas });
+  const pulling = (done: number) => ({ id: 'r1aaaaaaaa', node: 'nd-1', revision: 3, state: 'PULLING', pull: { done, total: 100 } });
+
+  it('off a TTY prints lines only when something changed, pull progress in quarter steps', () => {
+    const f = new RolloutFollower(3, { tty: false });
+    const a = f.update(snap('ROLLING_OUT', [pulling(10)]));
+    expect(a.area).toEqual([]);
+    expect(a.lines).toEqual(['revision 3 → ROLLING_OUT', 'nd-1  [##------------------]  10%  10 B/100 B  0/1 ready (1 PULLING)', 'revision 3: 0/1 ready (1 PULLING)']);
+    expect(f.update(snap('ROLLING_OUT', [pulling(20)])).lines).toEqual([]);
+    expect(f.update(snap('ROLLING_OUT', [pulling(60)])).lines).toEqual(['nd-1  [############--------]  60%  60 B/100 B  0/1 ready (1 PULLING)']);
+    const done = f.update(snap('ACTIVE', [{ ...pulling(100), state: 'READY' }]));
+    expect(done.lines).toEqual(['revision 3 → ACTIVE', 'nd-1  [####################] 100%  100 B/100 B  1/1 ready', 'revision 3: 1/1 ready']);
+    expect(done.status.phase).toBe('done');
+    expect(done.lines.join('')).not.toContain('\r');
+    expect(done.lines.join('')).not.toContain('\x1b');
+  });
+
+  it('on a TTY keeps a live block of node bars and the ready count', () => {
+    const f = new RolloutFollower(3, { tty: true });
+    const a = f.update(snap('ROLLING_OUT', [pulling(50)]));
+    expect(a.lines).toEqual(['revision 3 → ROLLING_OUT']);
+    expect(a.area).toEqual(['nd-1  ██████████░░░░░░░░░░  50%  50 B/100 B  0/1 ready (1 PULLING)', 'revision 3: 0/1 ready (1 PULLING)']);
+    expect(f.update(snap('ROLLING_OUT', [pulling(75)])).lines).toEqual([]);
+  });
+
+  it('reports each crash of a new replica once, with its exit', () => {
+    const f = new RolloutFollower(3, { tty: false });
+    const crash = (restarts: number) => ({ id: 'r1aaaaaaaa', node: 'nd-1', revision: 3, state: 'BACKOFF', restarts, lastExit: { code: 1, reason: 'exited with code 1' } });
+    expect(f.update(snap('ROLLING_OUT', [crash(1)])).lines).toContain('nd-1: replica r1aaaaaa BACKOFF exit 1: exited with code 1 (restarts: 1)');
+    expect(f.update(snap('ROLLING_OUT', [crash(1)])).lines).toEqual([]);
+    const failed = f.update(snap('FAILED', [crash(2)]));
+    expect(failed.lines).toContain('nd-1: replica r1aaaaaa BACKOFF exit 1: exited with code 1 (restarts: 2)');
+    expect(failed.status.phase).toBe('failed');
+  });
+});
+
+describe('pull totals', () => {
+  it('uses the image size as the total while only some layers have been recorded', () => {
+    const [row] = nodeRows(3, [{ id: 'a', node: 'n', state: 'PULLING', revision: 3, pull: { done: 336, total: 336 } }], 1_088_466);
+    expect(row).toMatchObject({ pull: 'pulling', done: 336, total: 1_088_466 });
+    const [cached] = nodeRows(3, [{ id: 'a', node: 'n', state: 'READY', revision: 3, pull: null }], 1_088_466);
+    expect(cached).toMatchObject({ pull: 'cached', total: 0 });
   });
 });

@@ -1,28 +1,33 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fixtureImage } from '../../support/env';
-import { RunningSystem, api, startSystem } from '../../support/system';
+import { RunningSystem, api, freePort, startSystem } from '../../support/system';
 
 /**
- * The `berth` CLI against a real API (with Postgres, Redis and the local registry): what a user
- * types, what they read, and the exit codes scripts depend on. No agents: these flows are about the
- * control plane; rollouts with real containers are covered in the scheduler/gateway e2e suites.
+ * The built `berth` CLI (swc output, as `npm run build` makes it) run as a child process against a
+ * real system: API, scheduler, gateway and two runc agents with Postgres, Redis and the local
+ * registry. What a user types, what they read, and the exit codes scripts depend on. Output is a
+ * pipe here (not a TTY), so it must be plain lines: no colour, no carriage-return redraws.
  */
 const run = promisify(execFile);
 const REPO = path.resolve(__dirname, '../../..');
+const BUILD = path.join(REPO, '.cache', `cli-e2e-${process.pid}`);
+const MAIN = path.join(BUILD, 'apps/cli/src/main.js');
 let sys: RunningSystem;
 let home: string;
+/** A loopback port nothing listens on. */
+let closedUrl: string;
 
-async function berth(args: string[], env: Record<string, string> = {}) {
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: home, BERTH_CONFIG: path.join(home, 'config.json'), ...extra };
+}
+
+async function berth(args: string[], extra: Record<string, string> = {}) {
   try {
-    const r = await run(process.execPath, ['-r', '@swc-node/register', 'apps/cli/src/main.ts', ...args], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH, HOME: home, BERTH_CONFIG: path.join(home, 'config.json'), ...env },
-      timeout: 60_000,
-    });
+    const r = await run(process.execPath, [MAIN, ...args], { cwd: home, env: env(extra), timeout: 90_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -31,92 +36,246 @@ async function berth(args: string[], env: Record<string, string> = {}) {
 }
 
 beforeAll(async () => {
-  sys = await startSystem({ agents: 0 });
+  // The same swc build as `npm run build` (package.json bin → dist/apps/cli/src/main.js), into a
+  // private directory under the repo so `commander` resolves from node_modules.
+  execFileSync(path.join(REPO, 'node_modules/.bin/swc'), ['apps/cli/src', '-d', BUILD, '--config-file', '.swcrc', '--ignore', '**/*.spec.ts', '-q'], { cwd: REPO });
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cli-'));
+  closedUrl = `http://127.0.0.1:${await freePort()}`;
+  sys = await startSystem({
+    agents: 2,
+    appEnv: {
+      scheduler: {
+        BERTH_ROLLOUT_DEADLINE_MS: '10000',
+        BERTH_MIN_READY_MS: '300',
+        BERTH_STOP_GRACE_MS: '1000',
+        BERTH_RESYNC_INTERVAL_MS: '2000',
+      },
+    },
+  });
 }, 120_000);
 afterAll(async () => {
   await sys?.stop();
   if (home) fs.rmSync(home, { recursive: true, force: true });
+  fs.rmSync(BUILD, { recursive: true, force: true });
 });
 
-it('refuses to work before login, saying how to log in (exit 2)', async () => {
-  const r = await berth(['services', '--api', sys.apiUrl]);
-  expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/not logged in: run `berth login --token/);
+const plain = (s: string) => {
+  expect(s).not.toContain('\r');
+  expect(s).not.toContain('\x1b[');
+};
+
+describe('credentials', () => {
+  it('refuses to work before login, saying how to log in (exit 3)', async () => {
+    const r = await berth(['services', '--api', sys.apiUrl]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('berth: not logged in');
+    expect(r.stderr).toMatch(/hint: run `berth login --api <url> --token <brt_...>` or set BERTH_TOKEN/);
+  });
+
+  it('says clearly when the API cannot be reached (exit 6)', async () => {
+    const r = await berth(['services', '--api', closedUrl, '--token', 'brt_x']);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain(`berth: cannot reach the Berth API at ${closedUrl} (ECONNREFUSED)`);
+    expect(r.stderr).toContain('hint:');
+  });
+
+  it('a bad token: the API\'s message, a hint and exit 3; --json gives the error as JSON', async () => {
+    const r = await berth(['services', '--api', sys.apiUrl, '--token', 'brt_not-a-real-token']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^berth: .*\(UNAUTHENTICATED, HTTP 401\)$/m);
+    expect(r.stderr).toMatch(/^hint: the token was not accepted .*berth login/m);
+    plain(r.stderr);
+    const j = await berth(['services', '--api', sys.apiUrl, '--token', 'brt_not-a-real-token', '--json']);
+    expect(j.code).toBe(3);
+    expect(JSON.parse(j.stdout).error).toMatchObject({ exitCode: 3, code: 'UNAUTHENTICATED' });
+  });
+
+  it('login stores the API URL, token and project in a 0600 file; BERTH_TOKEN / BERTH_API override it', async () => {
+    const login = await berth(['login', '--api', sys.apiUrl, '--token', sys.adminToken]);
+    expect(login.code).toBe(0);
+    expect(login.stderr).toContain(`logged in to ${sys.apiUrl} as token e2e-admin (project default, role admin)`);
+    const file = path.join(home, 'config.json');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ apiUrl: sys.apiUrl, token: sys.adminToken, project: 'default' });
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+
+    expect((await berth(['whoami'])).stdout).toContain('token e2e-admin · project default · role admin');
+    expect((await berth(['whoami'], { BERTH_TOKEN: 'brt_revoked-or-bogus' })).code).toBe(3);
+    expect((await berth(['whoami'], { BERTH_API: closedUrl })).code).toBe(6);
+  });
+
+  it('projects, and tokens create | list | revoke; a revoked token stops working', async () => {
+    const projects = JSON.parse((await berth(['projects', '--json'])).stdout);
+    expect(projects).toEqual([expect.objectContaining({ slug: 'default', role: 'admin' })]);
+    expect((await berth(['projects'])).stdout).toMatch(/^\*\s+default\s+\S+\s+admin/m);
+
+    const created = await berth(['tokens', 'create', 'ci', '--role', 'viewer', '--json']);
+    const tok = JSON.parse(created.stdout);
+    expect(tok).toMatchObject({ name: 'ci', role: 'viewer', token: expect.stringMatching(/^brt_/) });
+    expect((await berth(['whoami', '--token', tok.token])).stdout).toContain('token ci · project default · role viewer');
+
+    const listed = JSON.parse((await berth(['tokens', 'list', '--json'])).stdout);
+    expect(listed.find((t: any) => t.id === tok.id)).toMatchObject({ name: 'ci', revokedAt: null });
+    expect(JSON.stringify(listed)).not.toContain(tok.token);
+    expect((await berth(['tokens', 'list'])).stdout).toMatch(/^ID\s+NAME\s+PREFIX\s+ROLE/);
+
+    const revoked = await berth(['tokens', 'revoke', tok.id]);
+    expect(revoked.stdout).toContain(`revoked ${tok.id}`);
+    const after = await berth(['whoami', '--token', tok.token]);
+    expect(after.code).toBe(3);
+    expect(after.stderr).toContain('HTTP 401');
+  });
 });
 
-it('says clearly when the API cannot be reached', async () => {
-  const r = await berth(['services', '--api', 'http://127.0.0.1:9', '--token', 'brt_x']);
-  expect(r.code).toBe(1);
-  expect(r.stderr).toMatch(/cannot reach the Berth API at http:\/\/127\.0\.0\.1:9/);
+describe('deploy and follow the rollout', () => {
+  const revisionsOf = async () => JSON.parse((await berth(['revisions', 'web', '--json'])).stdout) as any[];
+
+  it('creates the service and follows it: digest, per-node pull progress, ready count, URL; exit 0 when ACTIVE', async () => {
+    const r = await berth(['deploy', 'web', '--image', fixtureImage('web:v1'), '--port', '8080', '-e', 'GREETING=hi', '--min', '2', '--max', '3']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('created web: revision 1 (CREATE)');
+    expect(r.stderr).toMatch(new RegExp(`image ${fixtureImage('web:v1').replace(/[.]/g, '\\.')} → sha256:[0-9a-f]{64}`));
+    // Two agents, spread placement: one pull line per node, ending with a full bar.
+    for (const a of sys.agents) {
+      expect(r.stderr).toMatch(new RegExp(`^  ${a.name}\\s+\\[#{20}\\] 100% {2}\\S+ [KM]?B/\\S+ [KM]?B`, 'm'));
+    }
+    expect(r.stderr).toMatch(/revision 1: 0\/2 ready/);
+    expect(r.stderr).toContain('revision 1 → ACTIVE');
+    expect(r.stderr).toMatch(/^ {2}revision 1: 2\/2 ready$/m);
+    expect(r.stdout).toMatch(/^✔ revision 1 is ACTIVE: 2\/2 replicas ready\nhttp:\/\/web\.default\.localhost:\d+\n$/);
+    plain(r.stdout + r.stderr);
+  });
+
+  it('deploys a new image with --json: the final state as one JSON document on stdout', async () => {
+    const r = await berth(['deploy', 'web', '--image', fixtureImage('web:v2'), '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ service: 'web', revision: 2, status: 'ACTIVE', ready: 2, desired: 2, image: fixtureImage('web:v2') });
+    expect(j.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(r.stderr).toContain('deploying web: revision 2 (DEPLOY)');
+  });
+
+  it('a crashing image: exit 4 with the failure reason, the automatic rollback and the crash output', async () => {
+    const r = await berth(['deploy', 'web', '--image', fixtureImage('crash:v1')]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/replica \w{8} (BACKOFF|EXITED|FAILED)/);
+    expect(r.stderr).toMatch(/^berth: revision 3 failed: 0\/2 replicas ready after 10s .*/m);
+    expect(r.stderr).toContain(`rolled back automatically to revision 2 (${fixtureImage('web:v2')}), which keeps serving`);
+    expect(r.stderr).toContain('| crash fixture: starting and failing on purpose');
+    expect(r.stderr).toMatch(/^hint: see `berth ps web`/m);
+    const revs = await revisionsOf();
+    expect(revs.find((x) => x.number === 3)).toMatchObject({ status: 'FAILED' });
+    expect(revs.find((x) => x.number === 2)).toMatchObject({ status: 'ACTIVE', active: true });
+  });
+
+  it('rollback --to TAG picks the newest revision of that tag in the running repository, and follows it', async () => {
+    const r = await berth(['rollback', 'web', '--to', 'v1']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('rolling back web: revision 4 (ROLLBACK to revision 1)');
+    expect(r.stdout).toContain('revision 4 is ACTIVE: 2/2 replicas ready');
+    const revs = await revisionsOf();
+    expect(revs.find((x) => x.number === 4).digest).toBe(revs.find((x) => x.number === 1).digest);
+
+    // --to N, detached: returns as soon as the API accepted it (the rollout goes on meanwhile).
+    const byNumber = await berth(['rollback', 'web', '--to', '2', '--detach', '--json']);
+    expect(byNumber.code).toBe(0);
+    expect(JSON.parse(byNumber.stdout)).toMatchObject({ service: 'web', detached: true, rolledBackTo: 2, revision: { number: 5, image: fixtureImage('web:v2') } });
+
+    const none = await berth(['rollback', 'web', '--to', 'no-such-tag']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("berth: no earlier revision of 'web' ran the tag 'no-such-tag'");
+  });
+
+  it('diff, revisions and ps as tables and as JSON', async () => {
+    const diff = await berth(['diff', 'web', '1', '2']);
+    expect(diff.stderr).toBe('');
+    expect(diff.stdout).toMatch(/^FIELD\s+REVISION 1\s+REVISION 2$/m);
+    expect(diff.stdout).toMatch(/^image\.reference\s+\S+web:v1\s+\S+web:v2$/m);
+    const dj = JSON.parse((await berth(['diff', 'web', '1', '2', '--json'])).stdout);
+    expect(dj.changes.map((c: any) => c.field)).toContain('image.digest');
+
+    const revs = await berth(['revisions', 'web']);
+    expect(revs.stdout.split('\n')[0]).toMatch(/^\s+REV\s+IMAGE\s+DIGEST\s+STATUS\s+REASON\s+BY\s+AGE\s+NOTE$/);
+    // Revision 5 (the detached rollback) may still be rolling out.
+    expect(revs.stdout).toMatch(/^\*\s+5\s+\S+web:v2\s+[0-9a-f]{12}\s+(PENDING|ROLLING_OUT|ACTIVE)\s+ROLLBACK/m);
+    expect(revs.stdout).toMatch(/^\s+3\s+\S+crash:v1\s+[0-9a-f]{12}\s+FAILED\s+DEPLOY\s+\S+\s+\S+\s+0\/2 replicas ready after 10s/m);
+
+    const ps = JSON.parse((await berth(['ps', 'web', '--json'])).stdout) as any[];
+    expect(ps.length).toBeGreaterThanOrEqual(2);
+    for (const x of ps) expect(sys.agents.map((a) => a.name)).toContain(x.node);
+    expect((await berth(['ps', 'web'])).stdout).toMatch(/^REPLICA\s+REV\s+NODE\s+STATE\s+RESTARTS\s+LAST EXIT\s+ADDRESS\s+AGE\s+NOTE$/m);
+  });
+
+  it('scale, while logs -f streams the new replica\'s output', async () => {
+    const follow = spawn(process.execPath, [MAIN, 'logs', 'web', '-f', '--tail', '0'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    follow.stdout.on('data', (b: Buffer) => (seen += b.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 1000)); // the stream is open before the replica starts
+      const scaled = await berth(['scale', 'web', '--min', '3', '--max', '4']);
+      expect(scaled.code).toBe(0);
+      expect(scaled.stdout).toContain('web: min 3, max 4; desired now 3');
+      const deadline = Date.now() + 30_000;
+      while (!/^[0-9a-f]{8} web v\d listening on 8080$/m.test(seen) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(seen).toMatch(/^[0-9a-f]{8} web v\d listening on 8080$/m);
+      expect(follow.exitCode).toBeNull(); // still following
+    } finally {
+      follow.kill('SIGTERM');
+    }
+    const svc = await api(sys.apiUrl, 'GET', '/v1/services/web', undefined, sys.adminToken);
+    expect(svc.spec.scaling).toMatchObject({ min: 3, max: 4 });
+  });
 });
 
-it('logs in with a token, then creates, deploys, scales and rolls back a service', async () => {
-  const login = await berth(['login', '--api', sys.apiUrl, '--token', sys.adminToken]);
-  expect(login.stderr).toContain(`logged in to ${sys.apiUrl}`);
-  const saved = JSON.parse(fs.readFileSync(path.join(home, 'config.json'), 'utf8'));
-  expect(saved).toMatchObject({ apiUrl: sys.apiUrl, token: sys.adminToken, project: 'default' });
-  expect(fs.statSync(path.join(home, 'config.json')).mode & 0o777).toBe(0o600);
+describe('read-only commands and scripting', () => {
+  it('events, nodes and images, each as a table and as JSON', async () => {
+    const events = JSON.parse((await berth(['events', 'web', '--json', '--limit', '200'])).stdout) as any[];
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['service.created', 'revision.failed', 'service.rolled_back']));
+    expect((await berth(['events'])).stdout).toMatch(/^TIME\s+LEVEL\s+TYPE\s+ACTOR\s+MESSAGE$/m);
 
-  const created = await berth(['create', 'web', '--image', fixtureImage('web:v1'), '--port', '8080', '-e', 'GREETING=hi', '--min', '0', '--max', '3']);
-  expect(created.code).toBe(0);
-  expect(created.stdout).toMatch(/created web: revision 1 .*web:v1 @ [0-9a-f]{12}/);
-  expect(created.stdout).toContain('http://web.default.localhost:');
+    const nodes = JSON.parse((await berth(['nodes', '--json'])).stdout) as any[];
+    expect(nodes.map((n) => n.name).sort()).toEqual(sys.agents.map((a) => a.name).sort());
+    expect((await berth(['nodes'])).stdout).toMatch(new RegExp(`^${sys.agents[0]!.name}\\s+READY\\s`, 'm'));
 
-  const deployed = await berth(['deploy', 'web', fixtureImage('web:v2')]);
-  expect(deployed.stdout).toMatch(/deploying revision 2: .*web:v2 @ [0-9a-f]{12}/);
+    const images = JSON.parse((await berth(['images', '--json'])).stdout) as any[];
+    expect(images.map((i) => i.repository).sort()).toEqual(['berth-fixtures/crash', 'berth-fixtures/web']);
+  });
 
-  const list = await berth(['services']);
-  expect(list.stdout.split('\n')[0]).toMatch(/^NAME\s+REVISION\s+TAG\s+STATUS\s+DESIRED\s+URL$/);
-  expect(list.stdout).toMatch(/^web\s+2\s+v2\s/m);
+  it('a viewer may read but not deploy: exit 3 naming the role needed', async () => {
+    const viewer = await api(sys.apiUrl, 'POST', '/v1/tokens', { name: 'viewer', role: 'viewer' }, sys.adminToken);
+    expect((await berth(['services', '--token', viewer.token])).code).toBe(0);
+    const deploy = await berth(['deploy', 'web', '--image', fixtureImage('web:v2'), '--token', viewer.token]);
+    expect(deploy.code).toBe(3);
+    expect(deploy.stderr).toMatch(/HTTP 403/);
+    expect(deploy.stderr).toMatch(/hint: this needs the deployer role/);
+  });
 
-  const scaled = await berth(['scale', 'web', '--min', '1', '--max', '3', '--replicas', '2']);
-  expect(scaled.stdout).toContain('web: min 1, max 3; desired now 2');
+  it('prints the API\'s own words on refusals (exit 1)', async () => {
+    const missing = await berth(['status', 'no-such-service']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/berth: service 'no-such-service' not found.*\(NOT_FOUND, HTTP 404\)/);
+    const unknownTag = await berth(['deploy', 'web', '--image', fixtureImage('web:does-not-exist')]);
+    expect(unknownTag.code).toBe(1);
+    expect(unknownTag.stderr).toMatch(/HTTP 422/);
+    expect(unknownTag.stderr).toContain('hint: check the image reference');
+  });
 
-  const rolled = await berth(['rollback', 'web']);
-  expect(rolled.stdout).toMatch(/rolling back: revision 3 = .*web:v1/);
+  it('usage errors exit 2 before calling the API', async () => {
+    const r = await berth(['scale', 'web', '--min', 'two', '--max', '3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--min must be a whole number, got "two"');
+    expect((await berth(['deploy', 'brand-new'])).stderr).toContain("service 'brand-new' does not exist yet: creating it needs --image <ref>");
+    expect((await berth(['no-such-command'])).code).toBe(2);
+    expect((await berth(['completion', 'fish'])).code).toBe(2);
+  });
 
-  const revs = await berth(['revisions', 'web', '--json']);
-  const items = JSON.parse(revs.stdout);
-  expect(items.map((r: any) => [r.number, r.tag, r.reason])).toEqual(
-    expect.arrayContaining([
-      [1, 'v1', 'CREATE'],
-      [2, 'v2', 'DEPLOY'],
-      [3, 'v1', 'ROLLBACK'],
-    ]),
-  );
-  const byNumber = Object.fromEntries(items.map((r: any) => [r.number, r]));
-  expect(byNumber[3].digest).toBe(byNumber[1].digest);
-
-  const events = await berth(['events', 'web']);
-  expect(events.stdout).toMatch(/token:e2e-admin/);
-});
-
-it('prints the API\'s own words and exits 1 on refusals', async () => {
-  const missing = await berth(['status', 'no-such-service']);
-  expect(missing.code).toBe(1);
-  expect(missing.stderr).toMatch(/berth: service 'no-such-service' not found.*\(NOT_FOUND, HTTP 404\)/);
-
-  const bad = await berth(['deploy', 'web', 'UPPER/Case::x']);
-  expect(bad.code).toBe(1);
-  expect(bad.stderr).toMatch(/HTTP 400/);
-
-  const unknownTag = await berth(['deploy', 'web', fixtureImage('web:does-not-exist')]);
-  expect(unknownTag.code).toBe(1);
-  expect(unknownTag.stderr).toMatch(/HTTP 422/);
-});
-
-it('a viewer token can read but not deploy', async () => {
-  const viewer = await api(sys.apiUrl, 'POST', '/v1/tokens', { name: 'viewer', role: 'viewer' }, sys.adminToken);
-  const read = await berth(['services', '--token', viewer.token]);
-  expect(read.code).toBe(0);
-  const deploy = await berth(['deploy', 'web', fixtureImage('web:v2'), '--token', viewer.token]);
-  expect(deploy.code).toBe(1);
-  expect(deploy.stderr).toMatch(/HTTP 403/);
-});
-
-it('rejects bad flags before calling the API (exit 2)', async () => {
-  const r = await berth(['scale', 'web', '--min', 'two', '--max', '3']);
-  expect(r.code).toBe(2);
-  expect(r.stderr).toContain('--min must be a whole number, got "two"');
+  it('prints bash and zsh completion scripts that complete commands and service names', async () => {
+    const bash = await berth(['completion', 'bash']);
+    expect(bash.stdout).toContain('complete -F _berth_complete berth');
+    expect(bash.stdout).toMatch(/compgen -W "login logout whoami projects services status ps deploy/);
+    // The script parses, and offers the live service names.
+    execFileSync('bash', ['-n'], { input: bash.stdout });
+    expect((await berth(['services', '--names'])).stdout).toBe('web\n');
+    const zsh = await berth(['completion', 'zsh']);
+    expect(zsh.stdout.startsWith('#compdef berth')).toBe(true);
+  });
 });
