@@ -33,6 +33,16 @@ export const gatewayConfigSchema = commonSchema.extend({
   BERTH_GATEWAY_UPSTREAM_HEADERS_TIMEOUT_MS: durationMs(300_000),
   /** On shutdown, in-flight requests get this long to finish before their connections are cut. */
   BERTH_GATEWAY_DRAIN_MS: durationMs(10_000),
+  /**
+   * Gateway worker processes (node:cluster) sharing the listener; 1 runs the gateway in this process.
+   * Each worker is its own gateway instance for balancing and concurrency reports (ids `<id>-w<n>`);
+   * the primary serves the ops port and aggregates the workers' metrics and readiness. Default 1: on the
+   * 2-core reference machine, where replicas and load share the cores, 2 workers cost more CPU per request
+   * and served less (docs/gateway.md#performance); raise it when the gateway has cores of its own.
+   */
+  BERTH_GATEWAY_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  /** How connections reach workers: `none` = the kernel (each worker accepts), `rr` = the primary deals them round robin. */
+  BERTH_GATEWAY_SCHEDULING: z.enum(['none', 'rr']).default('none'),
   /** Keep X-Forwarded-Proto/-Host sent by the client (only behind a trusted load balancer). */
   BERTH_GATEWAY_TRUST_FORWARDED: bool(false),
 });

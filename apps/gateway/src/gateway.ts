@@ -1,12 +1,12 @@
 import http from 'node:http';
-import { Writable, type Duplex } from 'node:stream';
-import { RouteEntry, routeKey } from '@berth/contracts';
+import type { Duplex } from 'node:stream';
+import { RouteEndpoint, RouteEntry, routeKey } from '@berth/contracts';
 import type { HealthCheck, Logger, Registry } from '@berth/observability';
 import type Redis from 'ioredis';
 import { ConcurrencyPublisher } from './metrics/concurrency-publisher';
 import { ConcurrencyTracker } from './metrics/concurrency-tracker';
-import { createGatewayMetrics } from './metrics/gateway-metrics';
-import { IDEMPOTENT_METHODS, HeaderMap, addForwardedHeaders, clientAddress, stripHopByHop } from './proxy/headers';
+import { RequestStats, createGatewayMetrics } from './metrics/gateway-metrics';
+import { IDEMPOTENT_METHODS, ForwardRequestHeaders, addForwardedHeaders, clientAddress, forwardRequestHeaders, forwardResponseHeaders, stripHopByHop } from './proxy/headers';
 import { LeastOutstandingBalancer } from './proxy/least-outstanding.balancer';
 import { UpstreamPools, originOf } from './proxy/upstream-pools';
 import { parseServiceHost } from './routing/host';
@@ -59,6 +59,14 @@ const RETRYABLE_CODES = new Set([
 /** Failures meaning "nothing listens there (now)": skip that replica for a moment. */
 const EJECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/**
+ * Answers with a known length up to this size are collected and written with one `res.end(body)`
+ * (headers and body in one write) instead of being streamed chunk by chunk.
+ */
+const SMALL_RESPONSE_BYTES = 16 * 1024;
+const NONE: ReadonlySet<string> = new Set();
+const ignore = () => undefined;
+
 const errorCode = (e: unknown): string => {
   const err = e as { code?: string; cause?: { code?: string } };
   return err?.code ?? err?.cause?.code ?? 'UNKNOWN';
@@ -80,6 +88,9 @@ export class Gateway {
   private readonly waker: Waker;
   private readonly publisher: ConcurrencyPublisher;
   private readonly coldStarts = new Map<string, object>();
+  private readonly stats: RequestStats;
+  /** Host header → route key (null: not a service host); bounded, cleared when full. */
+  private readonly hostKeys = new Map<string, string | null>();
   private readonly now: () => number;
   private readonly opts: GatewayOptions;
 
@@ -87,6 +98,7 @@ export class Gateway {
     this.opts = deps.options;
     this.now = deps.now ?? Date.now;
     this.metrics = createGatewayMetrics(deps.registry);
+    this.stats = new RequestStats(this.metrics);
     this.tracker = new ConcurrencyTracker(this.now());
     this.balancer = new LeastOutstandingBalancer({ ejectMs: 2000, now: this.now, random: deps.random ?? Math.random });
     this.pools = new UpstreamPools({ headersTimeoutMs: this.opts.upstreamHeadersTimeoutMs, connectTimeoutMs: this.opts.upstreamConnectTimeoutMs });
@@ -104,6 +116,8 @@ export class Gateway {
     this.waker = new Waker({
       connection: deps.redis,
       bullPrefix: this.opts.bullPrefix,
+      keyPrefix: this.opts.keyPrefix,
+      gatewayId: this.opts.gatewayId,
       dedupeMs: this.opts.holdTimeoutMs,
       now: this.now,
       log: deps.log,
@@ -177,32 +191,58 @@ export class Gateway {
 
   // ------------------------------------------------------------------------------------------ HTTP
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    req.on('error', () => undefined);
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.on('error', ignore);
     const started = performance.now();
-    const host = parseServiceHost(req.headers.host, this.opts.baseDomain);
-    if (!host) {
-      return sendError(res, 404, 'HOST_NOT_ROUTED', `no service is routed for host "${req.headers.host ?? ''}": expected <service>.<project>.${this.opts.baseDomain}`);
+    const fwd = forwardRequestHeaders(req.rawHeaders, { address: clientAddress(req.socket.remoteAddress), proto: 'http' }, this.opts.trustForwarded);
+    const key = this.routeKeyOf(fwd.host);
+    if (key === null) {
+      return sendError(res, 404, 'HOST_NOT_ROUTED', `no service is routed for host "${fwd.host ?? ''}": expected <service>.<project>.${this.opts.baseDomain}`);
     }
-    const key = routeKey(host.project, host.service);
     const entry = this.routes.get(key);
-    if (!entry) return sendError(res, 404, 'SERVICE_NOT_FOUND', `no service "${host.service}" in project "${host.project}"`);
-
-    const serviceId = entry.serviceId;
-    this.tracker.begin(serviceId, this.now());
-    res.once('close', () => {
-      this.tracker.end(serviceId, this.now());
-      this.metrics.requests.inc({ service: key, code: String(res.statusCode) });
-      this.metrics.duration.observe({ service: key }, (performance.now() - started) / 1000);
-    });
-    try {
-      const ready = entry.endpoints.length > 0 ? entry : await this.hold(entry, key, res, (status, code, msg) => sendError(res, status, code, msg, this.opts.retryAfterS));
-      if (ready) await this.forward(req, res, key, ready);
-    } catch (e) {
-      this.deps.log.error({ err: e, service: key }, 'gateway error');
-      if (!res.headersSent) sendError(res, 502, 'BAD_GATEWAY', 'the gateway could not forward the request');
-      else res.destroy();
+    if (!entry) {
+      const host = parseServiceHost(fwd.host, this.opts.baseDomain);
+      return sendError(res, 404, 'SERVICE_NOT_FOUND', `no service "${host?.service}" in project "${host?.project}"`);
     }
+    const ex = new Exchange(this, req, res, key, entry.serviceId, started, fwd.headers);
+    this.tracker.begin(ex.serviceId, this.now());
+    res.once('close', ex.onClose);
+    if (entry.endpoints.length > 0) this.forward(ex, entry, fwd);
+    else void this.holdThenForward(ex, entry, fwd);
+  }
+
+  private async holdThenForward(ex: Exchange, entry: RouteEntry, fwd: ForwardRequestHeaders): Promise<void> {
+    const res = ex.res;
+    try {
+      const ready = await this.hold(entry, ex.key, res, (status, code, msg) => sendError(res, status, code, msg, this.opts.retryAfterS));
+      if (ready) this.forward(ex, ready, fwd);
+    } catch (e) {
+      this.failed(ex, e);
+    }
+  }
+
+  /** Called by an Exchange when its response has closed (finished or cut off). */
+  finishExchange(ex: Exchange): void {
+    this.tracker.end(ex.serviceId, this.now());
+    this.stats.record(ex.key, ex.res.statusCode, (performance.now() - ex.started) / 1000);
+  }
+
+  private failed(ex: Exchange, e: unknown): void {
+    this.deps.log.error({ err: e, service: ex.key }, 'gateway error');
+    if (!ex.res.headersSent) sendError(ex.res, 502, 'BAD_GATEWAY', 'the gateway could not forward the request');
+    else ex.res.destroy();
+  }
+
+  private routeKeyOf(host: string | undefined): string | null {
+    if (host === undefined) return null;
+    let key = this.hostKeys.get(host);
+    if (key === undefined) {
+      const parsed = parseServiceHost(host, this.opts.baseDomain);
+      key = parsed ? routeKey(parsed.project, parsed.service) : null;
+      if (this.hostKeys.size >= 4096) this.hostKeys.clear();
+      this.hostKeys.set(host, key);
+    }
+    return key;
   }
 
   /**
@@ -218,7 +258,7 @@ export class Gateway {
   ): Promise<RouteEntry | null> {
     const scaledToZero = entry.desiredReplicas === 0;
     if (scaledToZero) {
-      if (this.waker.wake(entry.serviceId)) this.metrics.wakes.inc({ service: key });
+      this.waker.wake(entry.serviceId, () => this.metrics.wakes.inc({ service: key }));
     } else if (!((entry.startingReplicas ?? 0) > 0 || this.waker.recentlyWoken(entry.serviceId))) {
       reject(503, 'NO_READY_REPLICAS', `service "${key}" has no ready replica; retry later`);
       return null;
@@ -243,92 +283,80 @@ export class Gateway {
     return ready;
   }
 
-  private async forward(req: http.IncomingMessage, res: http.ServerResponse, key: string, entry: RouteEntry): Promise<void> {
-    const method = req.method ?? 'GET';
-    let retryable = IDEMPOTENT_METHODS.has(method);
-    const te = req.headers['transfer-encoding'];
-    const cl = req.headers['content-length'];
-    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
-    let body: Buffer | http.IncomingMessage | null = null;
-    const headers = addForwardedHeaders(
-      stripHopByHop(req.headers),
-      { address: clientAddress(req.socket.remoteAddress), host: req.headers.host, proto: 'http' },
-      this.opts.trustForwarded,
-    );
-    if (hasBody) {
+  private forward(ex: Exchange, entry: RouteEntry, fwd: ForwardRequestHeaders): void {
+    const req = ex.req;
+    ex.method = req.method ?? 'GET';
+    ex.retryable = IDEMPOTENT_METHODS.has(ex.method);
+    const te = fwd.transferEncoding;
+    const cl = fwd.contentLength;
+    ex.path = req.url && req.url.startsWith('/') ? req.url : toPath(req.url);
+    ex.entry = entry;
+    if (te !== undefined || (cl !== undefined && cl !== '0')) {
       const len = Number(cl);
-      if (retryable && te === undefined && Number.isFinite(len) && len <= this.opts.retryBodyLimitBytes) {
-        body = await readAll(req);
-        if (!body) return; // client went away mid-body
-      } else {
-        body = req;
-        retryable = false;
+      if (ex.retryable && te === undefined && Number.isFinite(len) && len <= this.opts.retryBodyLimitBytes) {
+        readAll(req).then((body) => {
+          if (!body) return; // client went away mid-body
+          ex.body = body;
+          this.attempt(ex);
+        }, (e: unknown) => this.failed(ex, e));
+        return;
       }
+      ex.body = req;
+      ex.retryable = false;
     }
-    const path = req.url && req.url.startsWith('/') ? req.url : toPath(req.url);
-    // No AbortSignal per request (it costs ~10% throughput): if the client leaves, the write into the
-    // destroyed response fails and undici tears the upstream request down at that point.
+    this.attempt(ex);
+  }
 
-    const tried = new Set<string>();
-    for (let attempt = 1; ; attempt++) {
-      const endpoints = this.routes.get(key)?.endpoints ?? entry.endpoints;
-      const ep = this.balancer.pick(endpoints, tried);
-      if (!ep) {
-        sendError(res, 503, 'NO_READY_REPLICAS', `service "${key}" has no ready replica left to try; retry later`, this.opts.retryAfterS);
-        return;
-      }
-      tried.add(ep.replicaId);
-      let responded = false;
-      // Another replica could still take this request if this one fails: then a small answer is held
-      // until it is complete, so a replica that dies mid-body is retried instead of cutting the client off.
-      const canRetry = retryable && attempt < this.opts.maxAttempts && endpoints.length > tried.size;
-      const held: { statusCode: number; headers: HeaderMap; chunks: Buffer[] } = { statusCode: 0, headers: {}, chunks: [] };
-      this.balancer.acquire(ep.replicaId);
-      try {
-        await this.pools.get(ep).stream(
-          { path, method: method as 'GET', headers, body },
-          ({ statusCode, headers: upstreamHeaders }) => {
-            const len = canRetry ? Number(upstreamHeaders['content-length']) : NaN;
-            if (len <= this.opts.retryBodyLimitBytes) {
-              held.statusCode = statusCode;
-              held.headers = stripHopByHop(upstreamHeaders as HeaderMap);
-              return new Writable({
-                write(chunk: Buffer, _enc, cb) {
-                  held.chunks.push(chunk);
-                  cb();
-                },
-              });
-            }
-            responded = true;
-            res.writeHead(statusCode, stripHopByHop(upstreamHeaders as HeaderMap));
-            return res;
-          },
-        );
-        if (held.statusCode !== 0 && !res.destroyed) {
-          res.writeHead(held.statusCode, held.headers);
-          res.end(held.chunks.length === 1 ? held.chunks[0] : Buffer.concat(held.chunks));
-        }
-        return;
-      } catch (e) {
-        if (res.destroyed && !res.writableFinished && !responded) return; // the client left
-        const code = errorCode(e);
-        if (responded || res.headersSent) {
-          res.destroy();
-          return;
-        }
-        if (EJECT_CODES.has(code)) this.balancer.eject(ep.replicaId);
-        if (retryable && RETRYABLE_CODES.has(code) && attempt < this.opts.maxAttempts && endpoints.length > tried.size) {
-          this.metrics.retries.inc({ service: key });
-          continue;
-        }
-        const timeout = code === 'UND_ERR_HEADERS_TIMEOUT';
-        this.deps.log.warn({ service: key, replica: ep.replicaId, code, attempt }, 'upstream request failed');
-        sendError(res, timeout ? 504 : 502, timeout ? 'UPSTREAM_TIMEOUT' : 'BAD_GATEWAY', `replica of "${key}" failed: ${code}`);
-        return;
-      } finally {
-        this.balancer.release(ep.replicaId);
-      }
+  /**
+   * One try on one replica. The response goes straight into the client response through a raw undici
+   * handler (no stream/promise wrappers). No AbortSignal per request: when the client leaves, the
+   * Exchange's close handler aborts the upstream request.
+   */
+  private attempt(ex: Exchange): void {
+    const entry = ex.entry!;
+    const endpoints = this.routes.get(ex.key)?.endpoints ?? entry.endpoints;
+    const ep = this.balancer.pick(endpoints, ex.tried ?? NONE);
+    if (!ep) {
+      sendError(ex.res, 503, 'NO_READY_REPLICAS', `service "${ex.key}" has no ready replica left to try; retry later`, this.opts.retryAfterS);
+      return;
     }
+    (ex.tried ??= new Set()).add(ep.replicaId);
+    ex.attempts++;
+    // Another replica could still take this request if this one fails: then a small answer is held
+    // until it is complete, so a replica that dies mid-body is retried instead of cutting the client off.
+    const canRetry = ex.retryable && ex.attempts < this.opts.maxAttempts && endpoints.length > ex.tried.size;
+    const holdLimit = canRetry ? Math.max(this.opts.retryBodyLimitBytes, SMALL_RESPONSE_BYTES) : SMALL_RESPONSE_BYTES;
+    const handler = new UpstreamHandler(this, ex, ep, holdLimit, endpoints.length);
+    ex.upstream = handler;
+    this.balancer.acquire(ep.replicaId);
+    try {
+      this.pools.get(ep).dispatch({ path: ex.path, method: ex.method as 'GET', headers: ex.headers, body: ex.body }, handler);
+    } catch (e) {
+      handler.onError(e as Error);
+    }
+  }
+
+  /** The upstream attempt ended; `err` is null when the response was delivered. */
+  attemptDone(ex: Exchange, handler: UpstreamHandler, err: Error | null, endpointCount: number): void {
+    this.balancer.release(handler.ep.replicaId);
+    if (ex.upstream === handler) ex.upstream = null;
+    if (!err) return;
+    const res = ex.res;
+    if (res.destroyed && !res.writableFinished && !handler.responded) return; // the client left
+    if (handler.responded || res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const code = errorCode(err);
+    if (EJECT_CODES.has(code)) this.balancer.eject(handler.ep.replicaId);
+    if (ex.retryable && RETRYABLE_CODES.has(code) && ex.attempts < this.opts.maxAttempts && endpointCount > (ex.tried?.size ?? 0)) {
+      this.metrics.retries.inc({ service: ex.key });
+      this.attempt(ex);
+      return;
+    }
+    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT';
+    this.deps.log.warn({ service: ex.key, replica: handler.ep.replicaId, code, attempt: ex.attempts }, 'upstream request failed');
+    sendError(res, timeout ? 504 : 502, timeout ? 'UPSTREAM_TIMEOUT' : 'BAD_GATEWAY', `replica of "${ex.key}" failed: ${code}`);
   }
 
   // ------------------------------------------------------------------------------------------ WebSocket
@@ -413,6 +441,121 @@ export class Gateway {
         }
       }
     };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- per request
+
+/** One client request through the gateway, across its attempts. */
+class Exchange {
+  method = 'GET';
+  path = '/';
+  body: Buffer | http.IncomingMessage | null = null;
+  retryable = false;
+  attempts = 0;
+  tried: Set<string> | null = null;
+  entry: RouteEntry | null = null;
+  /** The upstream attempt in progress, aborted when the client leaves. */
+  upstream: UpstreamHandler | null = null;
+
+  constructor(
+    private readonly gw: Gateway,
+    readonly req: http.IncomingMessage,
+    readonly res: http.ServerResponse,
+    readonly key: string,
+    readonly serviceId: string,
+    readonly started: number,
+    readonly headers: string[],
+  ) {}
+
+  readonly onClose = (): void => {
+    this.upstream?.abortFromClient();
+    this.gw.finishExchange(this);
+  };
+}
+
+/**
+ * undici's raw dispatch handler for one attempt: response headers are filtered straight from the raw
+ * list, a small answer with a known length is collected and sent with one write, anything else is
+ * streamed into the client response with backpressure.
+ */
+class UpstreamHandler {
+  responded = false;
+  private done = false;
+  private abort: ((err?: Error) => void) | null = null;
+  private held: Buffer[] | null = null;
+  private heldStatus = 0;
+  private heldHeaders: string[] = [];
+
+  constructor(
+    private readonly gw: Gateway,
+    private readonly ex: Exchange,
+    readonly ep: RouteEndpoint,
+    private readonly holdLimit: number,
+    private readonly endpointCount: number,
+  ) {}
+
+  abortFromClient(): void {
+    if (!this.done && this.abort) this.abort(new ClientGoneError());
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.ex.res.destroyed) abort(new ClientGoneError());
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: Node answers 100-continue itself
+    const { headers, contentLength } = forwardResponseHeaders(rawHeaders);
+    if (contentLength <= this.holdLimit) {
+      this.held = [];
+      this.heldStatus = statusCode;
+      this.heldHeaders = headers;
+      return true;
+    }
+    const res = this.ex.res;
+    if (res.destroyed) return true;
+    this.responded = true;
+    res.writeHead(statusCode, headers);
+    res.on('drain', resume);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.held !== null) {
+      this.held.push(chunk);
+      return true;
+    }
+    const res = this.ex.res;
+    return res.destroyed ? true : res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.done = true;
+    const res = this.ex.res;
+    if (!res.destroyed) {
+      if (this.held !== null) {
+        const held = this.held;
+        res.writeHead(this.heldStatus, this.heldHeaders);
+        res.end(held.length === 1 ? held[0] : Buffer.concat(held));
+      } else {
+        res.end();
+      }
+    }
+    this.gw.attemptDone(this.ex, this, null, this.endpointCount);
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.gw.attemptDone(this.ex, this, err, this.endpointCount);
+  }
+}
+
+class ClientGoneError extends Error {
+  readonly code = 'CLIENT_GONE';
+  constructor() {
+    super('the client closed the connection');
   }
 }
 

@@ -97,6 +97,8 @@ beforeAll(async () => {
       BERTH_AUTOSCALER_SCALE_TO_ZERO_GRACE_MS: String(GRACE_MS),
       BERTH_GATEWAY_CONCURRENCY_REPORT_MS: '250',
       BERTH_GATEWAY_HOLD_TIMEOUT_MS: '30000',
+      // BERTH_TEST_GATEWAY_WORKERS=2 runs the same tests against a gateway in cluster mode.
+      ...(process.env.BERTH_TEST_GATEWAY_WORKERS ? { BERTH_GATEWAY_WORKERS: process.env.BERTH_TEST_GATEWAY_WORKERS } : {}),
     },
   });
   db = new Client({ connectionString: sys.databaseUrl });

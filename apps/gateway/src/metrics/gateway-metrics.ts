@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from '@berth/observability';
 
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 /** Prometheus metrics of the gateway; `service` labels are `<project>/<service>`. */
 export function createGatewayMetrics(registry: Registry) {
   return {
@@ -25,7 +27,7 @@ export function createGatewayMetrics(registry: Registry) {
       name: 'berth_gateway_request_duration_seconds',
       help: 'Time from request to the end of the response, per service',
       labelNames: ['service'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: DURATION_BUCKETS,
       registers: [registry],
     }),
     coldStart: new Histogram({
@@ -50,3 +52,72 @@ export function createGatewayMetrics(registry: Registry) {
   };
 }
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+interface ServiceStats {
+  codes: Map<number, number>;
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/** prom-client's histogram series as stored in `hashMap` (stable across prom-client 15.x). */
+interface HistogramSeries {
+  labels: Record<string, string>;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/**
+ * Per-request accounting without prom-client on the hot path: `record` only bumps plain numbers in a
+ * per-service record; the pending counts are folded into `requests` and `duration` when they are
+ * collected (a scrape or `.get()`). prom-client's label hashing and validation per request cost more
+ * than the rest of the gateway's own bookkeeping.
+ */
+export class RequestStats {
+  private pending = new Map<string, ServiceStats>();
+
+  constructor(private readonly metrics: GatewayMetrics) {
+    const requests = metrics.requests as unknown as { collect?: () => void };
+    const duration = metrics.duration as unknown as { collect?: () => void };
+    requests.collect = () => this.flush();
+    duration.collect = () => this.flush();
+  }
+
+  record(service: string, statusCode: number, seconds: number): void {
+    let s = this.pending.get(service);
+    if (s === undefined) {
+      s = { codes: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length), sum: 0, count: 0 };
+      this.pending.set(service, s);
+    }
+    s.codes.set(statusCode, (s.codes.get(statusCode) ?? 0) + 1);
+    s.sum += seconds;
+    s.count++;
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+      if (seconds <= DURATION_BUCKETS[i]) {
+        s.buckets[i]++;
+        break;
+      }
+    }
+  }
+
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new Map();
+    const hist = this.metrics.duration as unknown as { hashMap: Record<string, HistogramSeries> };
+    for (const [service, s] of pending) {
+      for (const [code, n] of s.codes) this.metrics.requests.inc({ service, code: String(code) }, n);
+      let series = Object.values(hist.hashMap).find((e) => e.labels.service === service);
+      if (!series) {
+        this.metrics.duration.zero({ service });
+        series = Object.values(hist.hashMap).find((e) => e.labels.service === service);
+      }
+      if (!series) throw new Error('prom-client histogram internals changed: no series after zero()');
+      series.sum += s.sum;
+      series.count += s.count;
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) series.bucketValues[DURATION_BUCKETS[i]] += s.buckets[i];
+    }
+  }
+}
+
