@@ -59,6 +59,11 @@ afterAll(async () => {
   fs.rmSync(BUILD, { recursive: true, force: true });
 });
 
+/** Exit 0, or fail showing what the CLI printed (a failed rollout says why). */
+function succeeded(r: { code: number; stdout: string; stderr: string }) {
+  if (r.code !== 0) throw new Error(`berth exited ${r.code}\n--- stderr\n${r.stderr}\n--- stdout\n${r.stdout}`);
+}
+
 const plain = (s: string) => {
   expect(s).not.toContain('\r');
   expect(s).not.toContain('\x1b[');
@@ -131,7 +136,7 @@ describe('deploy and follow the rollout', () => {
 
   it('creates the service and follows it: digest, per-node pull progress, ready count, URL; exit 0 when ACTIVE', async () => {
     const r = await berth(['deploy', 'web', '--image', fixtureImage('web:v1'), '--port', '8080', '-e', 'GREETING=hi', '--min', '2', '--max', '3']);
-    expect(r.code).toBe(0);
+    succeeded(r);
     expect(r.stderr).toContain('created web: revision 1 (CREATE)');
     expect(r.stderr).toMatch(new RegExp(`image ${fixtureImage('web:v1').replace(/[.]/g, '\\.')} → sha256:[0-9a-f]{64}`));
     // Two agents, spread placement: one pull line per node, ending with a full bar.
@@ -147,7 +152,7 @@ describe('deploy and follow the rollout', () => {
 
   it('deploys a new image with --json: the final state as one JSON document on stdout', async () => {
     const r = await berth(['deploy', 'web', '--image', fixtureImage('web:v2'), '--json']);
-    expect(r.code).toBe(0);
+    succeeded(r);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ service: 'web', revision: 2, status: 'ACTIVE', ready: 2, desired: 2, image: fixtureImage('web:v2') });
     expect(j.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -169,7 +174,7 @@ describe('deploy and follow the rollout', () => {
 
   it('rollback --to TAG picks the newest revision of that tag in the running repository, and follows it', async () => {
     const r = await berth(['rollback', 'web', '--to', 'v1']);
-    expect(r.code).toBe(0);
+    succeeded(r);
     expect(r.stderr).toContain('rolling back web: revision 4 (ROLLBACK to revision 1)');
     expect(r.stdout).toContain('revision 4 is ACTIVE: 2/2 replicas ready');
     const revs = await revisionsOf();
@@ -277,5 +282,18 @@ describe('read-only commands and scripting', () => {
     expect((await berth(['services', '--names'])).stdout).toBe('web\n');
     const zsh = await berth(['completion', 'zsh']);
     expect(zsh.stdout.startsWith('#compdef berth')).toBe(true);
+  });
+});
+
+describe('fleet', () => {
+  it('drain and undrain a node (operator admin), as text and JSON', async () => {
+    const node = sys.agents[1]!.name;
+    const drained = await berth(['drain', node]);
+    expect(drained.code).toBe(0);
+    expect(drained.stdout).toBe(`${node}: DRAINING\n`);
+    const nodes = JSON.parse((await berth(['nodes', '--json'])).stdout) as any[];
+    expect(nodes.find((n) => n.name === node)).toMatchObject({ status: 'DRAINING' });
+    const back = JSON.parse((await berth(['undrain', node, '--json'])).stdout);
+    expect(back).toMatchObject({ name: node, status: 'READY' });
   });
 });
