@@ -245,7 +245,7 @@ export class RollbackInput {
   @Min(1)
   revision?: number;
 
-  @ApiPropertyOptional({ description: 'return to the newest revision that ran this tag (its pinned digest)' })
+  @ApiPropertyOptional({ description: 'return to the newest revision that ran this tag (its pinned digest): `v1` prefers the repository the service runs now; `web:v1` or a full reference names the repository' })
   @IsOptional()
   @IsString()
   @MinLength(1)

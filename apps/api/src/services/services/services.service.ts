@@ -62,13 +62,40 @@ function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-const tagOf = (ref: string): string | null => {
+const parsedOrNull = (ref: string) => {
   try {
-    return parseReference(ref).tag ?? null;
+    return parseReference(ref);
   } catch {
     return null;
   }
 };
+
+/**
+ * The rollback target for `--to TAG`: `v1` (the newest revision that ran tag v1, preferring the
+ * repository the service runs now — several repositories may have a v1), or a qualified `web:v1`,
+ * `acme/web:v1`, `registry:5000/acme/web:v1` (repository path suffix and tag must match).
+ */
+export function pickRevisionByTag<R extends { imageRef: string }>(history: readonly R[], wanted: string, activeRef: string): R | undefined {
+  const colon = wanted.lastIndexOf(':');
+  const qualified = colon > 0 && !wanted.slice(colon).includes('/');
+  if (qualified) {
+    const repo = wanted.slice(0, colon);
+    const tag = wanted.slice(colon + 1);
+    return history.find((r) => {
+      const p = parsedOrNull(r.imageRef);
+      if (!p || p.tag !== tag) return false;
+      const full = `${p.registry}/${p.repository}`;
+      return full === repo || full.endsWith(`/${repo}`) || p.repository === repo;
+    });
+  }
+  const active = parsedOrNull(activeRef);
+  const withTag = history.filter((r) => parsedOrNull(r.imageRef)?.tag === wanted);
+  const sameRepo = withTag.find((r) => {
+    const p = parsedOrNull(r.imageRef);
+    return active !== null && p !== null && p.registry === active.registry && p.repository === active.repository;
+  });
+  return sameRepo ?? withTag[0];
+}
 
 @Injectable()
 export class ServicesService {
@@ -268,7 +295,7 @@ export class ServicesService {
     } else {
       const history = await this.revisions.listBefore(s.id, active.number + 1, 1000);
       if (input.tag !== undefined) {
-        target = history.find((r) => tagOf(r.imageRef) === input.tag);
+        target = pickRevisionByTag(history, input.tag, active.imageRef);
         if (!target) throw new DomainError(ErrorCode.NotFound, `no revision of '${name}' ran tag '${input.tag.slice(0, 128)}'`);
       } else {
         const activeCfg = active.config as unknown as RevisionConfig;
@@ -369,7 +396,7 @@ export function revisionSummary(r: Revision) {
   return {
     number: r.number,
     image: r.imageRef,
-    tag: tagOf(r.imageRef),
+    tag: parsedOrNull(r.imageRef)?.tag ?? null,
     digest: r.imageDigest,
     status: r.status,
     reason: r.reason,
