@@ -341,8 +341,9 @@ class LocalDecoder implements LayerDecoder {
 // On 2 cores the main thread was the bottleneck of a pull: it received the body (undici), hashed
 // it, and also ran every gunzip/tar/file-write callback of the decode half (~0.7 s CPU of a 1.2 s
 // pull of 200 MB). The decode half now runs on one long-lived worker thread by default: the main
-// thread keeps download, size cap, progress and the compressed digest, and posts the compressed
-// bytes in ~1 MiB transferred batches (one memcpy, bounded in flight). The worker runs the same
+// thread keeps download, size cap, progress and the compressed digest, and copies the compressed
+// bytes into a ring of 1 MiB slots in shared memory, posting slot numbers (one memcpy, at most 4
+// slots in flight per layer, no per-batch garbage). The worker runs the same
 // LocalDecoder code, so every protection, the diffId check and the privileged batch are unchanged.
 
 type WireError = { kind: 'refused'; layerDigest: string; entry?: string; reason: string } | { kind: 'error'; message: string; code?: string };
@@ -384,10 +385,10 @@ function fromWire(w: WireError): Error {
 const GC_EVERY_BYTES = 4 * 1024 * 1024;
 
 /**
- * A young-generation collection on demand, for the decode worker only. Decoding allocates a
- * fresh Buffer per 1 MiB of output and V8 frees them only when a GC runs — which, for a
- * thread allocating few JS objects, happens once ~64 MB of garbage buffers piled up. Scavenging
- * every 16 MB decoded (well under 1 ms: the young generation is tiny) keeps that pile small.
+ * A young-generation collection on demand. Decoding allocates a fresh Buffer per 1 MiB of output
+ * (worker) and the socket one per 64 KiB read (caller), and V8 frees them only when a GC runs —
+ * which, for a thread allocating few JS objects, happens once ~64 MB of garbage buffers piled up.
+ * Scavenging every 4 MiB of layer bytes on both threads (well under 1 ms each) keeps that small.
  * `--expose-gc` is set at run time, which only affects contexts created afterwards: the function
  * is taken from a fresh vm context, the same way jest's --logHeapUsage gets it.
  */
