@@ -15,7 +15,7 @@ async function main() {
   const prisma = new PrismaService({ databaseUrl: config.DATABASE_URL });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const scheduler = startScheduler({ prisma, redis, connection, settings: config, log, registry });
+  const scheduler = startScheduler({ prisma, databaseUrl: config.DATABASE_URL, redis, connection, settings: config, log, registry });
   const autoscaler = await startAutoscaler({
     repository: new AutoscalerRepository(prisma),
     connection,

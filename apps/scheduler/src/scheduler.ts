@@ -10,7 +10,7 @@ import { LivenessMonitor } from './node-events/liveness.monitor';
 import { NodeEventsService } from './node-events/node-events.service';
 import { SchedulerQueues } from './queues';
 import { NodeCommandBatch } from './reconcile/node-command-batch';
-import { BatchStore } from './reconcile/batch-store';
+import { BatchStore, createBatchPool } from './reconcile/batch-store';
 import { NodeSnapshotCache } from './reconcile/node-snapshot.cache';
 import { ReconcileBatcher } from './reconcile/reconcile-batcher';
 import { ReconcileService } from './reconcile/reconcile.service';
@@ -51,6 +51,8 @@ export interface RunningScheduler {
  */
 export function startScheduler(deps: {
   prisma: PrismaService;
+  /** Postgres for the batched reconcile reads/writes (a small pg pool of its own, next to Prisma's). */
+  databaseUrl: string;
   redis: Redis;
   connection: ConnectionOptions;
   settings: SchedulerSettings;
@@ -64,6 +66,8 @@ export function startScheduler(deps: {
   const queues = new SchedulerQueues(connection, s.BERTH_QUEUE_PREFIX);
   const routes = new RoutePublisher(schedulerRepo, redis, log.child({ part: 'routes' }), s.BERTH_ROUTES_FLUSH_MS);
   const commands = new NodeCommandBatch(connection, s.BERTH_QUEUE_PREFIX);
+  const batchPool = createBatchPool(deps.databaseUrl);
+  batchPool.on('error', (err) => log.warn({ err: err.message }, 'idle batch pool connection failed'));
   const snapshot = new NodeSnapshotCache(schedulerRepo, s.BERTH_NODE_SNAPSHOT_TTL_MS);
   const reconcile = new ReconcileService(schedulerRepo, snapshot, queues, routes, log.child({ part: 'reconcile' }), {
     rolloutDeadlineMs: s.BERTH_ROLLOUT_DEADLINE_MS,
@@ -72,7 +76,7 @@ export function startScheduler(deps: {
     stopGraceMs: s.BERTH_STOP_GRACE_MS,
     placementSample: s.BERTH_PLACEMENT_SAMPLE ?? 64,
     commands,
-  }, new BatchStore(prisma));
+  }, new BatchStore(batchPool));
   const batcher = new ReconcileBatcher(
     (items) => reconcile.reconcileBatch(items),
     (id, cause) => reconcile.reconcile(id, cause),
@@ -166,6 +170,7 @@ export function startScheduler(deps: {
       await routes.close();
       await queues.close();
       await commands.close();
+      await batchPool.end().catch(() => undefined);
       await Promise.all(own.map((c) => c.quit().catch(() => undefined)));
     },
   };

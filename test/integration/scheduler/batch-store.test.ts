@@ -1,5 +1,5 @@
 import { StalePlanError, SchedulerRepository, type PlanWrite } from '../../../apps/scheduler/src/db';
-import { BatchStore } from '../../../apps/scheduler/src/reconcile/batch-store';
+import { BatchStore, createBatchPool } from '../../../apps/scheduler/src/reconcile/batch-store';
 import { Harness } from './helpers/harness';
 
 jest.setTimeout(60_000);
@@ -11,11 +11,14 @@ jest.setTimeout(60_000);
 describe('BatchStore', () => {
   const h = new Harness();
   let store: BatchStore;
+  let pool: ReturnType<typeof createBatchPool>;
   let repo: SchedulerRepository;
   let nodeId = '';
   beforeAll(async () => {
     await h.setup();
-    store = new BatchStore(h.prisma);
+    pool = createBatchPool(h.databaseUrl, 2);
+    pool.on('error', () => undefined);
+    store = new BatchStore(pool);
     repo = new SchedulerRepository(h.prisma);
     const n = await h.nodeRepo.register(
       { name: 'solo', address: '127.0.0.1', labels: { zone: 'a' }, cpuMillis: 1000, memoryMiB: 1024, pids: 1000, agentVersion: 'test' },
@@ -23,7 +26,10 @@ describe('BatchStore', () => {
     );
     nodeId = n.id;
   });
-  afterAll(() => h.teardown());
+  afterAll(async () => {
+    await pool.end();
+    await h.teardown();
+  });
 
   const write = (serviceId: string, generation: number, replicaIds: string[], revisionId: string, over: Partial<PlanWrite> = {}): PlanWrite => ({
     serviceId,

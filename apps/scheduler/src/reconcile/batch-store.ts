@@ -7,10 +7,9 @@ import {
   sourcesOf,
   type ReplicaState,
 } from '@berth/contracts';
-import type { PrismaService } from '@berth/db';
+import { Pool, types as pgTypes, type PoolClient } from 'pg';
 import { StalePlanError, type PlanWrite, type RevisionRow, type ServiceState } from '../db';
 
-type Tx = Parameters<Parameters<PrismaService['client']['$transaction']>[0]>[0];
 type ServiceRow = ServiceState['service'];
 type ReplicaRow = ServiceState['replicas'][number];
 
@@ -22,41 +21,72 @@ const SOURCES = {
   LOST: sourcesOf(REPLICA_TRANSITIONS, 'LOST'),
 } as const;
 
+/** `sql\`... ${v} ...\`` → a parameterised query ($1, $2, ...) for node-postgres. */
+export function sql(strings: TemplateStringsArray, ...values: unknown[]): { text: string; values: unknown[] } {
+  let text = strings[0]!;
+  for (let i = 0; i < values.length; i++) text += `$${i + 1}${strings[i + 1]}`;
+  return { text, values };
+}
+
+const TIMESTAMP_OID = 1114;
+
+/**
+ * A pg pool that reads rows the way Prisma does: `timestamp(3)` columns (no zone) hold UTC, so they
+ * are parsed as UTC whatever the process's time zone (pg's default would take them as local time).
+ * Write times are sent as ISO strings for the same reason.
+ */
+export function createBatchPool(connectionString: string, max = 6): Pool {
+  return new Pool({
+    connectionString,
+    max,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === TIMESTAMP_OID && format !== 'binary'
+          ? (v: string) => new Date(`${v.replace(' ', 'T')}Z`)
+          : pgTypes.getTypeParser(oid, format as 'text')) as typeof pgTypes.getTypeParser,
+    },
+  });
+}
+
 /**
  * The reconcile's reads and writes for a batch of services at once: the same rows and the same
  * guards as `SchedulerRepository.loadServiceState` / `commitPlan`, in a fixed number of statements
- * per batch instead of per service (raw SQL: Prisma's client-side query compilation was the
+ * per batch instead of per service (plain node-postgres: Prisma's query machinery was the
  * scheduler's largest CPU cost). Any miss fails the whole batch with `StalePlanError`; the caller
  * then reconciles those services one at a time through the single-service path.
  */
 export class BatchStore {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(private readonly pool: Pool) {}
+
+  private async rows<T>(c: Pool | PoolClient, q: { text: string; values: unknown[] }): Promise<T[]> {
+    return (await c.query(q)).rows as T[];
+  }
 
   /** Per service id: the service, the revisions that matter and its live replicas (absent = service gone). */
   async loadServiceStates(serviceIds: readonly string[]): Promise<Map<string, ServiceState>> {
-    const db = this.prisma.client;
+    const db = this.pool;
     const ids = [...serviceIds];
     const [services, replicas] = await Promise.all([
-      db.$queryRaw<(ServiceRow & { __slug: string })[]>`
+      this.rows<ServiceRow & { __slug: string }>(db, sql`
         SELECT s.*, p.slug AS "__slug" FROM "Service" s JOIN "Project" p ON p.id = s."projectId"
-        WHERE s.id = ANY(${ids}::uuid[])`,
-      db.$queryRaw<ReplicaRow[]>`
+        WHERE s.id = ANY(${ids}::uuid[])`),
+      this.rows<ReplicaRow>(db, sql`
         SELECT r.* FROM "Replica" r
         WHERE r."serviceId" = ANY(${ids}::uuid[])
           AND (r.state::text = ANY(${LIVE_STATES}::text[])
                OR (r.state = 'FAILED' AND EXISTS (SELECT 1 FROM "Revision" v WHERE v.id = r."revisionId" AND v.status = 'ROLLING_OUT')))
-        ORDER BY r."createdAt" ASC, r.id ASC`,
+        ORDER BY r."createdAt" ASC, r.id ASC`),
     ]);
     const out = new Map<string, ServiceState>();
     if (services.length === 0) return out;
     const revisionIds = new Set(replicas.map((r) => r.revisionId));
     for (const s of services) if (s.activeRevisionId) revisionIds.add(s.activeRevisionId);
-    const revisions = await db.$queryRaw<(RevisionRow & { __registry: string; __repository: string })[]>`
+    const revisions = await this.rows<RevisionRow & { __registry: string; __repository: string }>(db, sql`
       SELECT v.*, i.registry AS "__registry", i.repository AS "__repository"
       FROM "Revision" v JOIN "ImageVersion" iv ON iv.id = v."imageVersionId" JOIN "Image" i ON i.id = iv."imageId"
       WHERE v."serviceId" = ANY(${services.map((s) => s.id)}::uuid[])
         AND (v.id = ANY(${[...revisionIds]}::uuid[]) OR v.status IN ('PENDING', 'ROLLING_OUT', 'ACTIVE'))
-      ORDER BY v.number ASC`;
+      ORDER BY v.number ASC`);
     for (const row of services) {
       const { __slug, ...service } = row;
       out.set(service.id, { service: { ...service, project: { slug: __slug } }, revisions: [], replicas: [] });
@@ -72,23 +102,33 @@ export class BatchStore {
   /** Writes every plan of the batch in one transaction, or nothing (StalePlanError) if any guard misses. */
   async commitPlans(writes: readonly PlanWrite[]): Promise<void> {
     if (writes.length === 0) return;
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
     try {
-      await this.prisma.client.$transaction((tx) => this.commit(tx, writes));
+      await client.query('BEGIN');
+      await this.commit(client, writes);
+      await client.query('COMMIT');
     } catch (e) {
-      if (/40P01|deadlock detected|40001/.test(String((e as Error).message))) throw new StalePlanError(`concurrent plan: ${(e as Error).message.slice(-80)}`);
+      await client.query('ROLLBACK').catch((err: Error) => (broken = err));
+      const code = (e as { code?: string }).code;
+      if (code === '40P01' || code === '40001' || /deadlock detected/.test(String((e as Error).message)))
+        throw new StalePlanError(`concurrent plan: ${(e as Error).message.slice(-80)}`);
       throw e;
+    } finally {
+      client.release(broken);
     }
   }
 
-  private async commit(tx: Tx, writes: readonly PlanWrite[]): Promise<void> {
-    const now = writes[0]!.now;
+  private async commit(tx: PoolClient, writes: readonly PlanWrite[]): Promise<void> {
+    // ISO text: stored as the UTC wall time by the ::timestamp casts below (as Prisma stores DateTime).
+    const now = writes[0]!.now.toISOString();
     // 1. Generation guard of every service (then +1), in id order so two batches cannot deadlock here.
     const guards = [...writes].sort((a, b) => (a.serviceId < b.serviceId ? -1 : 1));
-    const bumped = await tx.$queryRaw<{ id: string }[]>`
+    const bumped = await this.rows<{ id: string }>(tx, sql`
       UPDATE "Service" s SET generation = s.generation + 1, "updatedAt" = now()
       FROM unnest(${guards.map((w) => w.serviceId)}::uuid[], ${guards.map((w) => w.expectedGeneration)}::int[]) AS u(id, g)
       WHERE s.id = u.id AND s.generation = u.g
-      RETURNING s.id`;
+      RETURNING s.id`);
     if (bumped.length !== writes.length) throw new StalePlanError(`${writes.length - bumped.length} service(s) of the batch changed`);
 
     // 2. Revision transitions `where status = from` (one statement when no revision moves twice).
@@ -97,32 +137,32 @@ export class BatchStore {
     const revisionRounds = new Set(revs.map((r) => r.id)).size === revs.length ? [revs] : revs.map((r) => [r]);
     for (const round of revisionRounds) {
       if (round.length === 0) continue;
-      const moved = await tx.$queryRaw<{ id: string }[]>`
+      const moved = await this.rows<{ id: string }>(tx, sql`
         UPDATE "Revision" v SET status = u."to"::"RevisionStatus", "statusReason" = u.reason,
           "rolloutStartedAt" = CASE WHEN u."to" = 'ROLLING_OUT' THEN ${now}::timestamp ELSE v."rolloutStartedAt" END,
           "activatedAt" = CASE WHEN u."to" = 'ACTIVE' THEN ${now}::timestamp ELSE v."activatedAt" END
         FROM unnest(${round.map((r) => r.id)}::uuid[], ${round.map((r) => r.from)}::text[], ${round.map((r) => r.to)}::text[], ${round.map((r) => r.reason)}::text[])
           AS u(id, "from", "to", reason)
         WHERE v.id = u.id AND v.status::text = u."from"
-        RETURNING v.id`;
+        RETURNING v.id`);
       if (moved.length !== round.length) throw new StalePlanError('a revision changed status meanwhile');
     }
     for (const w of writes) {
       if (w.activeRevisionId === undefined) continue;
-      await tx.$executeRaw`UPDATE "Service" SET "activeRevisionId" = ${w.activeRevisionId}::uuid, "updatedAt" = now() WHERE id = ${w.serviceId}::uuid`;
+      await tx.query(sql`UPDATE "Service" SET "activeRevisionId" = ${w.activeRevisionId}::uuid, "updatedAt" = now() WHERE id = ${w.serviceId}::uuid`);
     }
 
     // 3. New replicas of every service in one INSERT (born PENDING; placing is PENDING → SCHEDULED).
     const creates = writes.flatMap((w) => w.creates.map((c) => ({ ...c, serviceId: w.serviceId })));
     if (creates.length > 0) {
       const c = creates;
-      await tx.$executeRaw`
+      await tx.query(sql`
         INSERT INTO "Replica" (id, "serviceId", "revisionId", "nodeId", state, generation, "pendingReason", port, "createdAt", "updatedAt")
         SELECT u.id, u.svc, u.rev, u.node, u.state::"ReplicaState", 1, u.reason, u.port, now(), now()
         FROM unnest(
           ${c.map((x) => x.id)}::uuid[], ${c.map((x) => x.serviceId)}::uuid[], ${c.map((x) => x.revisionId)}::uuid[], ${c.map((x) => x.nodeId)}::uuid[],
           ${c.map((x) => (x.nodeId ? 'SCHEDULED' : 'PENDING'))}::text[], ${c.map((x) => x.pendingReason)}::text[], ${c.map((x) => x.port)}::int[]
-        ) AS u(id, svc, rev, node, state, reason, port)`;
+        ) AS u(id, svc, rev, node, state, reason, port)`);
     }
 
     // 4. Guarded replica transitions (place, stop, lost): `where id, generation = read, state in sourcesOf(to)`, generation + 1.
@@ -134,7 +174,7 @@ export class BatchStore {
     ]);
     if (moves.length > 0) {
       const m = moves;
-      const moved = await tx.$queryRaw<{ id: string }[]>`
+      const moved = await this.rows<{ id: string }>(tx, sql`
         UPDATE "Replica" r SET
           state = u."to"::"ReplicaState",
           generation = r.generation + 1,
@@ -151,22 +191,22 @@ export class BatchStore {
             OR (u."to" = 'STOPPING' AND r.state::text = ANY(${SOURCES.STOPPING}::text[]))
             OR (u."to" = 'STOPPED' AND r.state::text = ANY(${SOURCES.STOPPED}::text[]))
             OR (u."to" = 'LOST' AND r.state::text = ANY(${SOURCES.LOST}::text[])))
-        RETURNING r.id`;
+        RETURNING r.id`);
       if (moved.length !== moves.length) throw new StalePlanError(`${moves.length - moved.length} replica(s) moved since they were read`);
     }
     const pending = writes.flatMap((w) => w.pendingReasons);
     if (pending.length > 0) {
-      await tx.$executeRaw`
+      await tx.query(sql`
         UPDATE "Replica" r SET "pendingReason" = u.reason, "updatedAt" = ${now}::timestamp
         FROM unnest(${pending.map((p) => p.id)}::uuid[], ${pending.map((p) => p.generation)}::int[], ${pending.map((p) => p.reason)}::text[]) AS u(id, gen, reason)
-        WHERE r.id = u.id AND r.generation = u.gen AND r.state = 'PENDING'`;
+        WHERE r.id = u.id AND r.generation = u.gen AND r.state = 'PENDING'`);
     }
 
     // 5. Events of every plan in one INSERT.
     const events = writes.flatMap((w) => w.events.map((e) => ({ ...e, projectId: w.projectId, serviceId: w.serviceId })));
     if (events.length > 0) {
       const e = events;
-      await tx.$executeRaw`
+      await tx.query(sql`
         INSERT INTO "Event" ("projectId", "serviceId", "revisionId", "replicaId", "nodeId", type, level, message, data, actor)
         SELECT u.proj, u.svc, u.rev, u.rep, u.node, u.type, u.level::"EventLevel", u.message, u.data, 'system'
         FROM unnest(
@@ -174,7 +214,7 @@ export class BatchStore {
           ${e.map((x) => x.revisionId ?? null)}::uuid[], ${e.map((x) => x.replicaId ?? null)}::uuid[], ${e.map((x) => x.nodeId ?? null)}::uuid[],
           ${e.map((x) => x.type)}::text[], ${e.map((x) => x.level)}::text[], ${e.map((x) => x.message)}::text[],
           ${e.map((x) => JSON.stringify(x.data ?? {}))}::jsonb[]
-        ) AS u(proj, svc, rev, rep, node, type, level, message, data)`;
+        ) AS u(proj, svc, rev, rep, node, type, level, message, data)`);
     }
 
     // 6. Receiving nodes: locked in id order right before the capacity check and COMMIT (as commitPlan).
@@ -182,17 +222,17 @@ export class BatchStore {
       ...new Set(writes.flatMap((w) => [...w.creates.map((c) => c.nodeId), ...w.places.map((p) => p.nodeId)]).filter((n): n is string => !!n)),
     ].sort();
     if (targets.length > 0) {
-      const locked = await tx.$queryRaw<{ id: string; status: string }[]>`
-        SELECT id, status::text AS status FROM "Node" WHERE id = ANY(${targets}::uuid[]) ORDER BY id FOR NO KEY UPDATE`;
+      const locked = await this.rows<{ id: string; status: string }>(tx, sql`
+        SELECT id, status::text AS status FROM "Node" WHERE id = ANY(${targets}::uuid[]) ORDER BY id FOR NO KEY UPDATE`);
       for (const n of locked) if (n.status !== NS.READY) throw new StalePlanError(`node ${n.id} is ${n.status}`);
       if (locked.length !== targets.length) throw new StalePlanError('a target node was removed');
-      const over = await tx.$queryRaw<{ id: string }[]>`
+      const over = await this.rows<{ id: string }>(tx, sql`
         SELECT n.id FROM "Node" n
         JOIN "Replica" r ON r."nodeId" = n.id AND r.state::text = ANY(${[...REPLICA_ALLOCATED]}::text[])
         JOIN "Service" s ON s.id = r."serviceId"
         WHERE n.id = ANY(${targets}::uuid[])
         GROUP BY n.id, n."cpuMillis", n."memoryMiB", n.pids
-        HAVING SUM(s."cpuMillis") > n."cpuMillis" OR SUM(s."memoryMiB") > n."memoryMiB" OR SUM(s."pidsLimit") > n.pids`;
+        HAVING SUM(s."cpuMillis") > n."cpuMillis" OR SUM(s."memoryMiB") > n."memoryMiB" OR SUM(s."pidsLimit") > n.pids`);
       if (over.length > 0) throw new StalePlanError(`node ${over[0]!.id} would be over capacity`);
     }
   }

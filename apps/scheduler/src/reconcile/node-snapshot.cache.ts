@@ -10,7 +10,7 @@ import type { NodeWithAllocation, SchedulerRepository } from '../db';
 type Res = { cpuMillis: number; memoryMiB: number; pids: number };
 
 export class NodeSnapshotCache {
-  private cached: { at: number; version: string; nodes: NodeWithAllocation[] } | null = null;
+  private cached: { at: number; version: string; nodes: NodeWithAllocation[]; byId: Map<string, NodeWithAllocation> } | null = null;
   /**
    * Resources taken by plans of this process that are being committed right now. Plans computed
    * meanwhile see them, so concurrent reconciles spread over different nodes instead of all
@@ -61,7 +61,7 @@ export class NodeSnapshotCache {
       this.loading = this.repo
         .nodeSnapshot()
         .then((nodes) => {
-          this.cached = { at, version, nodes };
+          this.cached = { at, version, nodes, byId: new Map(nodes.map((n) => [n.id, n])) };
           return nodes;
         })
         .finally(() => (this.loading = null));
@@ -94,7 +94,7 @@ export class NodeSnapshotCache {
 
   /** Accounts a committed placement in the cached copy (a copy read during the commit may count it twice: conservative until the TTL). */
   allocate(nodeId: string, r: Res): void {
-    const n = this.cached?.nodes.find((x) => x.id === nodeId);
+    const n = this.cached?.byId.get(nodeId);
     if (!n) return;
     n.allocated = {
       cpuMillis: n.allocated.cpuMillis + r.cpuMillis,

@@ -136,7 +136,7 @@ export class Harness {
 
   startScheduler(overrides: Partial<SchedulerSettings> = {}): RunningScheduler {
     const connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
-    const s = startScheduler({ prisma: this.prisma, redis: this.redis, connection, settings: { ...this.settings, ...overrides }, log });
+    const s = startScheduler({ prisma: this.prisma, databaseUrl: this.databaseUrl, redis: this.redis, connection, settings: { ...this.settings, ...overrides }, log });
     const close = s.close.bind(s);
     s.close = async () => {
       await close();
