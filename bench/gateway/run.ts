@@ -42,6 +42,11 @@ function start(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env
   const p = spawn(cmd, argv, { env, stdio: ['ignore', out, out], cwd: REPO });
   children.push(p);
   if (p.pid) pids[log] = p.pid;
+  p.once('error', (e) => {
+    // e.g. nginx or wrk not installed (Debian: apt-get install nginx-light wrk)
+    console.error(`could not start ${cmd}: ${e.message}`);
+    void stopAll().then(() => process.exit(1));
+  });
   return p;
 }
 
@@ -238,6 +243,8 @@ http {
     for (const [name, p] of Object.entries(targets)) (loadedRuns[name] ??= []).push(await wrk(p, CONNECTIONS, pidOf[name]));
     for (const [name, p] of Object.entries(targets)) (singleRuns[name] ??= []).push(await wrk(p, 1, pidOf[name]));
   }
+  // Stop the gateways first: they re-publish their concurrency keys every second while running.
+  await stopAll();
   await redis.del(`${prefix}berth:routes`);
   const ids = (await redis.zrange(`${prefix}berth:concurrency:gateways`, 0, -1)) as string[];
   if (ids.length) await redis.del(...ids.map((id) => `${prefix}berth:concurrency:${id}`));
@@ -301,7 +308,7 @@ http {
 }
 
 async function stopAll() {
-  for (const c of children.reverse()) {
+  for (const c of [...children].reverse()) {
     if (c.exitCode === null && c.pid) {
       try {
         process.kill(c.pid, 'SIGTERM');

@@ -37,8 +37,8 @@ export const gatewayConfigSchema = commonSchema.extend({
    * Gateway worker processes (node:cluster) sharing the listener; 1 runs the gateway in this process.
    * Each worker is its own gateway instance for balancing and concurrency reports (ids `<id>-w<n>`);
    * the primary serves the ops port and aggregates the workers' metrics and readiness. Default 1: on the
-   * 2-core reference machine, where replicas and load share the cores, 2 workers cost more CPU per request
-   * and served less (docs/gateway.md#performance); raise it when the gateway has cores of its own.
+   * 2-core reference machine, where replicas and load share the cores, 2 workers served 0-10 % more at
+   * 10-20 % more CPU per request (docs/gateway.md#performance); raise it when the gateway has cores of its own.
    */
   BERTH_GATEWAY_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
   /** How connections reach workers: `none` = the kernel (each worker accepts), `rr` = the primary deals them round robin. */
