@@ -241,7 +241,22 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
       stopped = true;
       // Agents first, gracefully, so they stop and destroy their containers.
       for (const p of [...procs].reverse()) await killProc(p.proc, 'SIGTERM');
-      for (const net of agentNets.values()) {
+      for (const [name, net] of agentNets) {
+        // runc's state root of the agent: removed only when empty (a container left behind keeps it
+        // for the leftover checks to find).
+        try {
+          fs.rmdirSync(`/run/berth/${name}`);
+        } catch {
+          /* not there, or not empty */
+        }
+        // The agent's cgroup parent in every hierarchy (runc removes only the containers' own).
+        for (const h of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
+          try {
+            fs.rmdirSync(`/sys/fs/cgroup/${h}/berth/${name}`);
+          } catch {
+            /* not there, or still holding a container */
+          }
+        }
         // The bridge outlives its agents; remove it so the host keeps no test interfaces.
         await new Promise((r) => execFile('ip', ['link', 'del', `bt${net.index}`], () => r(undefined)));
         net.release();
