@@ -10,8 +10,7 @@ import { Command } from 'commander';
 import { Client } from 'pg';
 import { api, startSystem } from '../../test/support/system';
 import { fixtureImage } from '../../test/support/env';
-import { removeAgentLeftovers } from '../../test/e2e/scheduler/leftovers';
-import { cniFor, type AgentConfig } from '../../apps/agent/src/config';
+import { stopRuncSystem } from '../../test/e2e/scheduler/leftovers';
 
 async function main() {
   const o = new Command().option('--rounds <n>', 'kills', '3').option('--heartbeat-ms <n>', 'heartbeat interval', '500').parse().opts<{ rounds: string; heartbeatMs: string }>();
@@ -57,13 +56,7 @@ async function main() {
     }
   } finally {
     await db.end();
-    for (const a of sys.agents) await a.kill('SIGTERM');
-    await removeAgentLeftovers(
-      sys.agents.map((a) => a.name),
-      sys.dataDir,
-      sys.agents.map((a) => cniFor({ BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' } as AgentConfig, a.name).bridge),
-    );
-    await sys.stop();
+    await stopRuncSystem(sys);
   }
   console.log('\n| round | killed agent | down after | SIGKILL → 6 READY elsewhere (ms) |');
   console.log('|---|---|---|---|');

@@ -1,8 +1,7 @@
 import { Client } from 'pg';
 import { api, startSystem, type RunningSystem } from '../../support/system';
 import { fixtureImage } from '../../support/env';
-import { cniFor, type AgentConfig } from '../../../apps/agent/src/config';
-import { removeAgentLeftovers } from './leftovers';
+import { stopRuncSystem } from './leftovers';
 
 /**
  * Real processes end to end: api, scheduler and three runc agents registered through the api with a
@@ -59,17 +58,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.end().catch(() => undefined);
-  let left: string[] = [];
-  if (sys) {
-    for (const a of sys.agents) await a.kill('SIGTERM');
-    // SIGTERM in NODE_ENV=test stops every container; anything found afterwards is a bug (and removed).
-    left = await removeAgentLeftovers(
-      sys.agents.map((a) => a.name),
-      sys.dataDir,
-      sys.agents.map((a) => cniFor({ BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' } as AgentConfig, a.name).bridge),
-    );
-  }
-  await sys?.stop();
+  // SIGTERM in NODE_ENV=test stops every container; anything found afterwards is a bug (and removed).
+  const left = await stopRuncSystem(sys);
   expect(left.filter((l) => l.startsWith('container'))).toEqual([]);
 });
 

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
+import { cniFor, type AgentConfig } from '../../../apps/agent/src/config';
+import type { RunningSystem } from '../../support/system';
 
 const run = promisify(execFile);
 const quiet = (cmd: string, args: string[]) => run(cmd, args).then((r) => r.stdout, () => '');
@@ -43,4 +45,21 @@ export async function removeAgentLeftovers(names: string[], dataDir: string, bri
   }
   for (const b of bridges) if (await quiet('ip', ['link', 'delete', b]).then(() => true)) removed.push(`bridge ${b}`);
   return removed;
+}
+
+/**
+ * Stops a system whose runc agents use `BERTH_CNI_BRIDGE/SUBNET=auto`: SIGTERM to every agent (in
+ * NODE_ENV=test that stops their containers), then the safety net above, then the system. Returns
+ * what the safety net had to remove — anything that starts with "container" is a leak.
+ */
+export async function stopRuncSystem(sys: RunningSystem | undefined): Promise<string[]> {
+  if (!sys) return [];
+  for (const a of sys.agents) await a.kill('SIGTERM');
+  const left = await removeAgentLeftovers(
+    sys.agents.map((a) => a.name),
+    sys.dataDir,
+    sys.agents.map((a) => cniFor({ BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' } as AgentConfig, a.name).bridge),
+  );
+  await sys.stop();
+  return left;
 }

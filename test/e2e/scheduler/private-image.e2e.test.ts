@@ -4,8 +4,7 @@ import { Client } from 'pg';
 import { api, startSystem, type RunningSystem } from '../../support/system';
 import { fixtureImage } from '../../support/env';
 import { startHtpasswdRegistry, type OwnRegistry } from '../../integration/oci/helpers/servers';
-import { cniFor, type AgentConfig } from '../../../apps/agent/src/config';
-import { removeAgentLeftovers } from './leftovers';
+import { stopRuncSystem } from './leftovers';
 
 /**
  * A private image end to end: the web fixture copied into a docker-registry with htpasswd auth; the
@@ -44,16 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.end().catch(() => undefined);
-  let left: string[] = [];
-  if (sys) {
-    for (const a of sys.agents) await a.kill('SIGTERM');
-    left = await removeAgentLeftovers(
-      sys.agents.map((a) => a.name),
-      sys.dataDir,
-      sys.agents.map((a) => cniFor({ BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' } as AgentConfig, a.name).bridge),
-    );
-  }
-  await sys?.stop();
+  const left = await stopRuncSystem(sys);
   await registry?.close();
   expect(left.filter((l) => l.startsWith('container'))).toEqual([]);
 });
