@@ -324,8 +324,7 @@ export class Gateway {
     ex.attempts++;
     // Another replica could still take this request if this one fails: then a small answer is held
     // until it is complete, so a replica that dies mid-body is retried instead of cutting the client off.
-    const canRetry = ex.retryable && ex.attempts < this.opts.maxAttempts && endpoints.length > ex.tried.size;
-    const holdLimit = canRetry ? Math.max(this.opts.retryBodyLimitBytes, SMALL_RESPONSE_BYTES) : SMALL_RESPONSE_BYTES;
+    const holdLimit = this.canRetry(ex, endpoints.length) ? Math.max(this.opts.retryBodyLimitBytes, SMALL_RESPONSE_BYTES) : SMALL_RESPONSE_BYTES;
     const handler = new UpstreamHandler(this, ex, ep, holdLimit, endpoints.length);
     ex.upstream = handler;
     this.balancer.acquire(ep.replicaId);
@@ -334,6 +333,11 @@ export class Gateway {
     } catch (e) {
       handler.onError(e as Error);
     }
+  }
+
+  /** Whether another replica may still take this request after the current attempt fails. */
+  private canRetry(ex: Exchange, endpointCount: number): boolean {
+    return ex.retryable && ex.attempts < this.opts.maxAttempts && endpointCount > (ex.tried?.size ?? 0);
   }
 
   /** The upstream attempt ended; `err` is null when the response was delivered. */
@@ -349,7 +353,7 @@ export class Gateway {
     }
     const code = errorCode(err);
     if (EJECT_CODES.has(code)) this.balancer.eject(handler.ep.replicaId);
-    if (ex.retryable && RETRYABLE_CODES.has(code) && ex.attempts < this.opts.maxAttempts && endpointCount > (ex.tried?.size ?? 0)) {
+    if (RETRYABLE_CODES.has(code) && this.canRetry(ex, endpointCount)) {
       this.metrics.retries.inc({ service: ex.key });
       this.attempt(ex);
       return;
