@@ -76,25 +76,23 @@ const parsedOrNull = (ref: string) => {
  * `acme/web:v1`, `registry:5000/acme/web:v1` (repository path suffix and tag must match).
  */
 export function pickRevisionByTag<R extends { imageRef: string }>(history: readonly R[], wanted: string, activeRef: string): R | undefined {
+  const parsed = history.map((r) => ({ r, p: parsedOrNull(r.imageRef) }));
   const colon = wanted.lastIndexOf(':');
-  const qualified = colon > 0 && !wanted.slice(colon).includes('/');
-  if (qualified) {
+  if (colon > 0 && !wanted.slice(colon).includes('/')) {
+    // Qualified: the repository path must end with what was given (`full` always has a '/' before
+    // the repository, so a bare repository name matches too).
     const repo = wanted.slice(0, colon);
     const tag = wanted.slice(colon + 1);
-    return history.find((r) => {
-      const p = parsedOrNull(r.imageRef);
-      if (!p || p.tag !== tag) return false;
+    return parsed.find(({ p }) => {
+      if (p === null || p.tag !== tag) return false;
       const full = `${p.registry}/${p.repository}`;
-      return full === repo || full.endsWith(`/${repo}`) || p.repository === repo;
-    });
+      return full === repo || full.endsWith(`/${repo}`);
+    })?.r;
   }
   const active = parsedOrNull(activeRef);
-  const withTag = history.filter((r) => parsedOrNull(r.imageRef)?.tag === wanted);
-  const sameRepo = withTag.find((r) => {
-    const p = parsedOrNull(r.imageRef);
-    return active !== null && p !== null && p.registry === active.registry && p.repository === active.repository;
-  });
-  return sameRepo ?? withTag[0];
+  const withTag = parsed.filter(({ p }) => p?.tag === wanted);
+  const sameRepo = withTag.find(({ p }) => active !== null && p!.registry === active.registry && p!.repository === active.repository);
+  return (sameRepo ?? withTag[0])?.r;
 }
 
 @Injectable()
