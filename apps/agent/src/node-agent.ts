@@ -164,13 +164,14 @@ export class NodeAgent {
     let lastProgress = 0;
     try {
       prepared = await this.o.images.prepare(spec, (p) => {
-        const now = Date.now();
-        // A cached layer ('exists') is recorded at once too, so clients see the whole image's size.
-        if (p.status === 'exists') this.recordPull(spec.replicaId, p);
-        if (now - lastProgress < 500 && p.status !== 'done') return;
-        lastProgress = now;
-        if (p.status !== 'exists') this.recordPull(spec.replicaId, p);
-        void this.report(e, 'PULLING', { restartCount: 0 }, [{ layer: p.layer, done: p.done, total: p.total }]);
+        // Byte counts at most every 500 ms and each layer's end; a cached layer ('exists') at once,
+        // so clients see the whole image's size.
+        if (p.status !== 'exists') {
+          const now = Date.now();
+          if (now - lastProgress < 500 && p.status !== 'done') return;
+          lastProgress = now;
+        }
+        this.recordPull(spec.replicaId, p);
       });
     } catch (err) {
       this.replicas.delete(spec.replicaId);
@@ -322,13 +323,12 @@ export class NodeAgent {
     }
   }
 
-  private report(e: Entry, state: ReplicaState, d: ReplicaReportDetails, progress?: ReplicaReportJob['progress']): Promise<void> {
+  private report(e: Entry, state: ReplicaState, d: ReplicaReportDetails): Promise<void> {
     const job = reportJob(this.o.nodeId, e.spec.replicaId, e.generation, state as ReplicaReportJob['state'], d);
     if (state === 'RUNNING' || state === 'READY') {
       job.address = d.address ?? undefined;
       job.port = d.port ?? e.spec.port;
     }
-    if (progress) job.progress = progress;
     job.seq = this.nextSeq();
     return this.send(job);
   }

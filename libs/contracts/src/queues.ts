@@ -138,8 +138,6 @@ export interface ReplicaReportJob {
   exitCode?: number | null;
   reason?: string;
   restartCount?: number;
-  /** Pull progress while PULLING. */
-  progress?: { layer: string; done: number; total: number }[];
   /**
    * Increases with every report an agent sends (across agent restarts): the scheduler may process
    * reports concurrently, and drops one older than a report it already applied for the replica.
