@@ -364,26 +364,8 @@ function RevisionsSection({
         <div className="diff">
           <h3 id="diff-title">Compare revisions</h3>
           <div className="row">
-            <label>
-              <span className="label-text">Compare from</span>
-              <select value={from === '' ? defaultFrom : from} onChange={(e) => setFrom(Number(e.target.value))}>
-                {numbers.map((n) => (
-                  <option key={n} value={n}>
-                    #{n}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <label>
-              <span className="label-text">Compare to</span>
-              <select value={to === '' ? defaultTo : to} onChange={(e) => setTo(Number(e.target.value))}>
-                {numbers.map((n) => (
-                  <option key={n} value={n}>
-                    #{n}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <RevisionSelect label="Compare from" numbers={numbers} value={from === '' ? defaultFrom : from} onChange={setFrom} />
+            <RevisionSelect label="Compare to" numbers={numbers} value={to === '' ? defaultTo : to} onChange={setTo} />
             <button
               type="button"
               onClick={() => {
@@ -473,5 +455,20 @@ function EventsTimeline({ name }: { name: string }) {
         ))}
       </ol>
     </section>
+  );
+}
+
+function RevisionSelect({ label, numbers, value, onChange }: { label: string; numbers: number[]; value: number; onChange: (n: number) => void }) {
+  return (
+    <label>
+      <span className="label-text">{label}</span>
+      <select value={value} onChange={(e) => onChange(Number(e.target.value))}>
+        {numbers.map((n) => (
+          <option key={n} value={n}>
+            #{n}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
