@@ -94,21 +94,22 @@ export class NodesService {
    */
   async pullCredentials(nodeId: string, input: PullCredentialsInput) {
     const refuse = (why: string) => new DomainError(ErrorCode.Forbidden, `no credentials for this request: ${why}`);
-    const replica = await this.nodes.replicaForPull(input.replicaId.toLowerCase());
-    if (!replica || replica.nodeId === null || replica.nodeId !== nodeId.toLowerCase()) throw refuse(`replica ${input.replicaId} is not placed on node ${nodeId.slice(0, 80)}`);
+    const replicaId = input.replicaId.toLowerCase();
+    const replica = await this.nodes.replicaForPull(replicaId);
+    if (!replica || replica.nodeId !== nodeId.toLowerCase()) throw refuse(`replica ${input.replicaId} is not placed on node ${nodeId.slice(0, 80)}`);
     if (!PULLABLE.includes(replica.state)) throw refuse(`replica ${input.replicaId} is ${replica.state}`);
     const imageRegistry = parseReference(replica.imageRef).registry;
     if (normaliseRegistry(input.registry) !== imageRegistry) throw refuse(`registry ${input.registry.slice(0, 100)} is not the registry of the replica's image (${imageRegistry})`);
     const creds = await this.credentials.lookup(replica.projectId, imageRegistry);
     if (!creds) throw new DomainError(ErrorCode.NotFound, `the project has no credentials for ${imageRegistry}: pull anonymously`);
     await this.audit.record(
-      { actor: `node:${nodeId}`, tokenId: null },
+      { actor: `node:${replica.nodeId}`, tokenId: null },
       {
         projectId: replica.projectId,
-        nodeId,
-        replicaId: input.replicaId.toLowerCase(),
+        nodeId: replica.nodeId,
+        replicaId,
         type: 'registry_credential.used',
-        message: `credentials for ${imageRegistry} (user ${creds.username}) handed to the agent pulling replica ${input.replicaId}`,
+        message: `credentials for ${imageRegistry} (user ${creds.username}) handed to the agent pulling replica ${replicaId}`,
         data: { registry: imageRegistry, username: creds.username },
       },
     );
