@@ -1,14 +1,15 @@
-import http from 'node:http';
-import type { Duplex } from 'node:stream';
+import type net from 'node:net';
 import { RouteEndpoint, RouteEntry, routeKey } from '@berth/contracts';
 import type { HealthCheck, Logger, Registry } from '@berth/observability';
 import type Redis from 'ioredis';
+import { ChunkedScanner, HeadEntry, RequestHead, ResponseHead } from './http1/parse';
+import { BodyReader, ClientConnection, Http1Server, PrebuiltHead, ResponseFraming } from './http1/server';
+import { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPools, originOf } from './http1/upstream';
 import { ConcurrencyPublisher } from './metrics/concurrency-publisher';
 import { ConcurrencyTracker } from './metrics/concurrency-tracker';
 import { RequestStats, createGatewayMetrics } from './metrics/gateway-metrics';
-import { IDEMPOTENT_METHODS, ForwardRequestHeaders, addForwardedHeaders, clientAddress, forwardRequestHeaders, forwardResponseHeaders, stripHopByHop } from './proxy/headers';
+import { IDEMPOTENT_METHODS, clientAddress, responseFieldLines, upstreamRequestHead } from './proxy/headers';
 import { LeastOutstandingBalancer } from './proxy/least-outstanding.balancer';
-import { UpstreamPools, originOf } from './proxy/upstream-pools';
 import { parseServiceHost } from './routing/host';
 import { RouteTable, routeTableKeys } from './routing/route-table';
 import { Waker } from './wake/waker';
@@ -27,6 +28,10 @@ export interface GatewayOptions {
   upstreamHeadersTimeoutMs: number;
   upstreamConnectTimeoutMs: number;
   trustForwarded: boolean;
+  /** A client that sent part of a request head gets 408 after this long (default 60 s). */
+  clientHeadersTimeoutMs?: number;
+  /** Idle keep-alive client connections are closed after this long (default 5 s). */
+  clientKeepAliveTimeoutMs?: number;
 }
 
 export interface GatewayDeps {
@@ -41,7 +46,7 @@ export interface GatewayDeps {
   random?: () => number;
 }
 
-/** Connection failures that happen before the upstream answered anything: safe to retry idempotent requests. */
+/** Failures that happen before the replica answered anything: safe to retry idempotent requests. */
 const RETRYABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -49,42 +54,31 @@ const RETRYABLE_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'ETIMEDOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_CLOSED',
-  'UND_ERR_DESTROYED',
-  // The replica closed before the whole (held, see forward) body arrived: it died mid-answer.
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UPSTREAM_CONNECT_TIMEOUT',
+  // The replica closed before the whole (held, see UpstreamAttempt) answer arrived: it died mid-answer.
+  'UPSTREAM_CLOSED',
 ]);
 /** Failures meaning "nothing listens there (now)": skip that replica for a moment. */
-const EJECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-
-/**
- * Answers with a known length up to this size are collected and written with one `res.end(body)`
- * (headers and body in one write) instead of being streamed chunk by chunk.
- */
-const SMALL_RESPONSE_BYTES = 16 * 1024;
-const NONE: ReadonlySet<string> = new Set();
-const ignore = () => undefined;
-
-const errorCode = (e: unknown): string => {
-  const err = e as { code?: string; cause?: { code?: string } };
-  return err?.code ?? err?.cause?.code ?? 'UNKNOWN';
-};
+const EJECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CONNECT_TIMEOUT']);
 
 /**
  * The HTTP ingress: Host → service → a READY replica, chosen by least outstanding requests.
  * Request lifecycle: route lookup (404 when unknown) → concurrency accounting starts → if the service has
  * no READY endpoint: hold (scale from zero / replicas starting, with a wake-up) or 503 → forward with
- * retries of idempotent requests on another replica → accounting ends when the response closes.
+ * retries of idempotent requests on another replica → accounting ends when the exchange ends.
+ *
+ * HTTP/1.1 is spoken on plain sockets (./http1): heads are parsed strictly and rewritten, bodies pass
+ * through with the framing the gateway checked, so a request costs a read and a write each way.
  */
 export class Gateway {
-  readonly server: http.Server;
+  readonly server: Http1Server;
   readonly routes: RouteTable;
   readonly metrics: ReturnType<typeof createGatewayMetrics>;
   readonly tracker: ConcurrencyTracker;
   readonly balancer: LeastOutstandingBalancer;
-  private readonly pools: UpstreamPools;
+  readonly pools: UpstreamPools;
+  /** Open WebSocket (upgraded) connections, cut on close. */
+  private readonly tunnels = new Set<net.Socket>();
   private readonly waker: Waker;
   private readonly publisher: ConcurrencyPublisher;
   private readonly coldStarts = new Map<string, object>();
@@ -92,7 +86,7 @@ export class Gateway {
   /** Host header → route key (null: not a service host); bounded, cleared when full. */
   private readonly hostKeys = new Map<string, string | null>();
   private readonly now: () => number;
-  private readonly opts: GatewayOptions;
+  readonly opts: GatewayOptions;
 
   constructor(private readonly deps: GatewayDeps) {
     this.opts = deps.options;
@@ -132,13 +126,10 @@ export class Gateway {
       knownServiceIds: () => [...this.routes.all()].map((e) => e.serviceId),
       log: deps.log,
     });
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    // Streaming uploads and downloads may last longer than Node's default 5 min request timeout.
-    this.server.requestTimeout = 0;
-    this.server.on('upgrade', (req, socket, head) => void this.handleUpgrade(req, socket, head));
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-    });
+    this.server = new Http1Server(
+      { onRequest: (conn, head, entry) => this.handle(conn, head, entry) },
+      { headersTimeoutMs: this.opts.clientHeadersTimeoutMs ?? 60_000, keepAliveTimeoutMs: this.opts.clientKeepAliveTimeoutMs ?? 5_000 },
+    );
     this.registerGaugeCollectors();
   }
 
@@ -163,11 +154,7 @@ export class Gateway {
   async start(port: number, host: string): Promise<number> {
     await this.routes.start();
     this.publisher.start();
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve());
-    });
-    return (this.server.address() as { port: number }).port;
+    return this.server.listen(port, host);
   }
 
   /**
@@ -177,60 +164,68 @@ export class Gateway {
   async close(drainMs = 0): Promise<void> {
     this.publisher.stop();
     await this.routes.stop();
-    await new Promise<void>((r) => {
-      const timer = setTimeout(() => this.server.closeAllConnections(), drainMs);
-      this.server.close(() => {
-        clearTimeout(timer);
-        r();
-      });
-      this.server.closeIdleConnections();
-    });
-    await this.pools.close();
+    await this.server.close(drainMs, this.tunnels);
+    this.pools.close();
     await this.waker.close();
   }
 
   // ------------------------------------------------------------------------------------------ HTTP
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    req.on('error', ignore);
+  private handle(conn: ClientConnection, head: RequestHead, headEntry: HeadEntry<RequestHead>): void {
     const started = performance.now();
-    const fwd = forwardRequestHeaders(req.rawHeaders, { address: clientAddress(req.socket.remoteAddress), proto: 'http' }, this.opts.trustForwarded);
-    const key = this.routeKeyOf(fwd.host);
-    if (key === null) {
-      return sendError(res, 404, 'HOST_NOT_ROUTED', `no service is routed for host "${fwd.host ?? ''}": expected <service>.<project>.${this.opts.baseDomain}`);
+    // What depends only on the head and the connection (routing key, the head to forward) is kept
+    // with the head and reused while the client repeats it.
+    let memo = headEntry.memo as RequestMemo | null;
+    if (memo === null) {
+      if (head.method === 'CONNECT') return conn.sendError(405, 'METHOD_NOT_ALLOWED', 'CONNECT is not supported: the gateway is not a forward proxy');
+      const key = this.routeKeyOf(head.host);
+      if (key === null) {
+        return conn.sendError(404, 'HOST_NOT_ROUTED', `no service is routed for host "${head.host ?? ''}": expected <service>.<project>.${this.opts.baseDomain}`);
+      }
+      const path = head.target.startsWith('/') || head.target === '*' ? head.target : toPath(head.target);
+      const forwarded = upstreamRequestHead(head, path, { address: clientAddress(conn.remoteAddress), proto: 'http' }, this.opts.trustForwarded);
+      memo = headEntry.memo = { key, upstreamHead: Buffer.from(forwarded, 'latin1') };
     }
+    const key = memo.key;
     const entry = this.routes.get(key);
     if (!entry) {
-      const host = parseServiceHost(fwd.host, this.opts.baseDomain);
-      return sendError(res, 404, 'SERVICE_NOT_FOUND', `no service "${host?.service}" in project "${host?.project}"`);
+      const host = parseServiceHost(head.host, this.opts.baseDomain);
+      return conn.sendError(404, 'SERVICE_NOT_FOUND', `no service "${host?.service}" in project "${host?.project}"`);
     }
-    const ex = new Exchange(this, req, res, key, entry.serviceId, started, fwd.headers);
+    const ex = new Exchange(this, conn, head, key, entry, started, memo.upstreamHead);
     this.tracker.begin(ex.serviceId, this.now());
-    res.once('close', ex.onClose);
-    if (entry.endpoints.length > 0) this.forward(ex, entry, fwd);
-    else void this.holdThenForward(ex, entry, fwd);
+    conn.onGone = ex.onGone;
+    if (entry.endpoints.length > 0) this.forward(ex, entry);
+    else void this.holdThenForward(ex, entry);
   }
 
-  private async holdThenForward(ex: Exchange, entry: RouteEntry, fwd: ForwardRequestHeaders): Promise<void> {
-    const res = ex.res;
+  private async holdThenForward(ex: Exchange, entry: RouteEntry): Promise<void> {
+    const conn = ex.conn;
     try {
-      const ready = await this.hold(entry, ex.key, res, (status, code, msg) => sendError(res, status, code, msg, this.opts.retryAfterS));
-      if (ready) this.forward(ex, ready, fwd);
+      const ready = await this.hold(entry, ex.key, ex.abortSignal(), (status, code, msg) => {
+        conn.sendError(status, code, msg, status === 503 ? `retry-after: ${this.opts.retryAfterS}\r\n` : '');
+        this.finishExchange(ex);
+      });
+      if (ready && !ex.finished) this.forward(ex, ready);
     } catch (e) {
       this.failed(ex, e);
     }
   }
 
-  /** Called by an Exchange when its response has closed (finished or cut off). */
+  /** Ends an exchange's accounting once (answer complete, or the client left). */
   finishExchange(ex: Exchange): void {
+    if (ex.finished) return;
+    ex.finished = true;
+    if (ex.conn.onGone === ex.onGone) ex.conn.onGone = null;
     this.tracker.end(ex.serviceId, this.now());
-    this.stats.record(ex.key, ex.res.statusCode, (performance.now() - ex.started) / 1000);
+    this.stats.record(ex.key, ex.conn.status || 499, (performance.now() - ex.started) / 1000);
   }
 
   private failed(ex: Exchange, e: unknown): void {
     this.deps.log.error({ err: e, service: ex.key }, 'gateway error');
-    if (!ex.res.headersSent) sendError(ex.res, 502, 'BAD_GATEWAY', 'the gateway could not forward the request');
-    else ex.res.destroy();
+    if (!ex.conn.headersSent) ex.conn.sendError(502, 'BAD_GATEWAY', 'the gateway could not forward the request');
+    else ex.conn.destroy();
+    this.finishExchange(ex);
   }
 
   private routeKeyOf(host: string | undefined): string | null {
@@ -248,14 +243,9 @@ export class Gateway {
   /**
    * No READY endpoint: a scaled-to-zero service (desiredReplicas 0) gets a wake-up and the request waits;
    * so does one whose replicas are starting. Otherwise 503 at once. While held, the request body is not
-   * read (TCP backpressure holds the client), so nothing is buffered.
+   * read (past a small buffer, TCP backpressure holds the client).
    */
-  private async hold(
-    entry: RouteEntry,
-    key: string,
-    closable: { once(ev: 'close', f: () => void): unknown; off(ev: 'close', f: () => void): unknown },
-    reject: (status: number, code: string, message: string) => void,
-  ): Promise<RouteEntry | null> {
+  private async hold(entry: RouteEntry, key: string, signal: AbortSignal, reject: (status: number, code: string, message: string) => void): Promise<RouteEntry | null> {
     const scaledToZero = entry.desiredReplicas === 0;
     if (scaledToZero) {
       this.waker.wake(entry.serviceId, () => this.metrics.wakes.inc({ service: key }));
@@ -268,13 +258,9 @@ export class Gateway {
     const first = scaledToZero && !this.coldStarts.has(entry.serviceId);
     if (first) this.coldStarts.set(entry.serviceId, token);
     const heldAt = performance.now();
-    const ac = new AbortController();
-    const onClose = () => ac.abort();
-    closable.once('close', onClose);
-    const ready = await this.routes.waitForEndpoints(key, this.opts.holdTimeoutMs, ac.signal);
-    closable.off('close', onClose);
+    const ready = await this.routes.waitForEndpoints(key, this.opts.holdTimeoutMs, signal);
     if (first && this.coldStarts.get(entry.serviceId) === token) this.coldStarts.delete(entry.serviceId);
-    if (ac.signal.aborted) return null;
+    if (signal.aborted) return null;
     if (!ready) {
       reject(503, 'SERVICE_STARTING', `service "${key}" is starting and had no ready replica within ${this.opts.holdTimeoutMs} ms; retry shortly`);
       return null;
@@ -283,136 +269,108 @@ export class Gateway {
     return ready;
   }
 
-  private forward(ex: Exchange, entry: RouteEntry, fwd: ForwardRequestHeaders): void {
-    const req = ex.req;
-    ex.method = req.method ?? 'GET';
-    ex.retryable = IDEMPOTENT_METHODS.has(ex.method);
-    const te = fwd.transferEncoding;
-    const cl = fwd.contentLength;
-    ex.path = req.url && req.url.startsWith('/') ? req.url : toPath(req.url);
+  private forward(ex: Exchange, entry: RouteEntry): void {
+    const head = ex.head;
     ex.entry = entry;
-    if (te !== undefined || (cl !== undefined && cl !== '0')) {
-      const len = Number(cl);
-      if (ex.retryable && te === undefined && Number.isFinite(len) && len <= this.opts.retryBodyLimitBytes) {
-        readAll(req).then((body) => {
-          if (!body) return; // client went away mid-body
-          ex.body = body;
-          this.attempt(ex);
-        }, (e: unknown) => this.failed(ex, e));
-        return;
-      }
-      ex.body = req;
+    ex.retryable = IDEMPOTENT_METHODS.has(head.method);
+    if (head.upgrade !== undefined) {
       ex.retryable = false;
+      ex.bodyState = BodyState.SENT;
+    } else if (head.body === 'none') {
+      ex.bodyState = BodyState.SENT;
+    } else if (ex.retryable && head.body === 'length' && head.contentLength <= this.opts.retryBodyLimitBytes) {
+      // A small body of an idempotent request is read first, so that another replica can be tried.
+      ex.bodyState = BodyState.BUFFERING;
+      ex.conn.sendContinue();
+      ex.conn.readBody(ex.collector());
+      return;
+    } else {
+      ex.retryable = false;
+      ex.bodyState = BodyState.STREAM;
     }
     this.attempt(ex);
   }
 
-  /**
-   * One try on one replica. The response goes straight into the client response through a raw undici
-   * handler (no stream/promise wrappers). No AbortSignal per request: when the client leaves, the
-   * Exchange's close handler aborts the upstream request.
-   */
-  private attempt(ex: Exchange): void {
+  /** One try on one replica (least outstanding requests among those not tried yet). */
+  attempt(ex: Exchange): void {
     const entry = ex.entry!;
     const endpoints = this.routes.get(ex.key)?.endpoints ?? entry.endpoints;
     const ep = this.balancer.pick(endpoints, ex.tried ?? NONE);
     if (!ep) {
-      sendError(ex.res, 503, 'NO_READY_REPLICAS', `service "${ex.key}" has no ready replica left to try; retry later`, this.opts.retryAfterS);
-      return;
+      ex.conn.sendError(503, 'NO_READY_REPLICAS', `service "${ex.key}" has no ready replica left to try; retry later`, `retry-after: ${this.opts.retryAfterS}\r\n`);
+      return this.finishExchange(ex);
     }
     (ex.tried ??= new Set()).add(ep.replicaId);
     ex.attempts++;
-    // Another replica could still take this request if this one fails: then a small answer is held
-    // until it is complete, so a replica that dies mid-body is retried instead of cutting the client off.
-    const holdLimit = this.canRetry(ex, endpoints.length) ? Math.max(this.opts.retryBodyLimitBytes, SMALL_RESPONSE_BYTES) : SMALL_RESPONSE_BYTES;
-    const handler = new UpstreamHandler(this, ex, ep, holdLimit, endpoints.length);
-    ex.upstream = handler;
+    ex.endpointCount = endpoints.length;
     this.balancer.acquire(ep.replicaId);
-    try {
-      this.pools.get(ep).dispatch({ path: ex.path, method: ex.method as 'GET', headers: ex.headers, body: ex.body }, handler);
-    } catch (e) {
-      handler.onError(e as Error);
-    }
+    const attempt = new UpstreamAttempt(this, ex, ep);
+    ex.current = attempt;
+    this.pools.get(ep).acquire(ep, attempt.onConnection);
   }
 
   /** Whether another replica may still take this request after the current attempt fails. */
-  private canRetry(ex: Exchange, endpointCount: number): boolean {
-    return ex.retryable && ex.attempts < this.opts.maxAttempts && endpointCount > (ex.tried?.size ?? 0);
+  canRetry(ex: Exchange): boolean {
+    return ex.retryable && ex.attempts < this.opts.maxAttempts && ex.endpointCount > (ex.tried?.size ?? 0);
   }
 
-  /** The upstream attempt ended; `err` is null when the response was delivered. */
-  attemptDone(ex: Exchange, handler: UpstreamHandler, err: Error | null, endpointCount: number): void {
-    this.balancer.release(handler.ep.replicaId);
-    if (ex.upstream === handler) ex.upstream = null;
-    if (!err) return;
-    const res = ex.res;
-    if (res.destroyed && !res.writableFinished && !handler.responded) return; // the client left
-    if (handler.responded || res.headersSent) {
-      res.destroy();
-      return;
+  /** An attempt ended; `err` is null when the answer was delivered. */
+  attemptDone(ex: Exchange, attempt: UpstreamAttempt, err: UpstreamError | null): void {
+    this.balancer.release(attempt.ep.replicaId);
+    if (ex.current === attempt) ex.current = null;
+    if (!err) return this.finishExchange(ex);
+    if (ex.finished || ex.conn.closed) return; // the client left
+    const conn = ex.conn;
+    if (attempt.responded || conn.headersSent) {
+      conn.destroy();
+      return this.finishExchange(ex);
     }
-    const code = errorCode(err);
-    if (EJECT_CODES.has(code)) this.balancer.eject(handler.ep.replicaId);
-    if (RETRYABLE_CODES.has(code) && this.canRetry(ex, endpointCount)) {
+    const code = err.code;
+    // A keep-alive connection the replica closed just as it was reused is not the replica's failure:
+    // try the same replica once more on a new connection.
+    if (attempt.staleConnection && ex.retryable && !ex.staleRetried && RETRYABLE_CODES.has(code)) {
+      ex.staleRetried = true;
+      ex.tried?.delete(attempt.ep.replicaId);
+      ex.attempts--;
+      return this.attempt(ex);
+    }
+    if (EJECT_CODES.has(code)) this.balancer.eject(attempt.ep.replicaId);
+    if (RETRYABLE_CODES.has(code) && this.canRetry(ex)) {
       this.metrics.retries.inc({ service: ex.key });
-      this.attempt(ex);
-      return;
+      return this.attempt(ex);
     }
-    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT';
-    this.deps.log.warn({ service: ex.key, replica: handler.ep.replicaId, code, attempt: ex.attempts }, 'upstream request failed');
-    sendError(res, timeout ? 504 : 502, timeout ? 'UPSTREAM_TIMEOUT' : 'BAD_GATEWAY', `replica of "${ex.key}" failed: ${code}`);
+    const timeout = code === 'UPSTREAM_HEADERS_TIMEOUT';
+    this.deps.log.warn({ service: ex.key, replica: attempt.ep.replicaId, code, attempt: ex.attempts, err: err.message }, 'upstream request failed');
+    conn.sendError(timeout ? 504 : 502, timeout ? 'UPSTREAM_TIMEOUT' : 'BAD_GATEWAY', `replica of "${ex.key}" failed: ${code}`);
+    this.finishExchange(ex);
   }
 
-  // ------------------------------------------------------------------------------------------ WebSocket
-
-  private async handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
-    const host = parseServiceHost(req.headers.host, this.opts.baseDomain);
-    const key = host ? routeKey(host.project, host.service) : '';
-    const entry = host ? this.routes.get(key) : undefined;
-    if (!entry) return rawError(socket, 404, 'SERVICE_NOT_FOUND', `no service is routed for host "${req.headers.host ?? ''}"`);
-    const serviceId = entry.serviceId;
-    this.tracker.begin(serviceId, this.now());
-    socket.once('close', () => this.tracker.end(serviceId, this.now()));
-    const ready =
-      entry.endpoints.length > 0 ? entry : await this.hold(entry, key, socket, (status, code, msg) => rawError(socket, status, code, msg, this.opts.retryAfterS));
-    if (!ready) return;
-    const ep = this.balancer.pick(ready.endpoints);
-    if (!ep) return rawError(socket, 503, 'NO_READY_REPLICAS', `service "${key}" has no ready replica`);
-    const headers = addForwardedHeaders(
-      stripHopByHop(req.headers, { upgrade: true }),
-      { address: clientAddress(req.socket.remoteAddress), host: req.headers.host, proto: 'http' },
-      this.opts.trustForwarded,
-    );
-    this.balancer.acquire(ep.replicaId);
-    let released = false;
-    const release = () => {
-      if (!released) this.balancer.release(ep.replicaId);
-      released = true;
+  /** The replica accepted a WebSocket (101): splice the two sockets together. */
+  tunnel(ex: Exchange, attempt: UpstreamAttempt, head: ResponseHead, upstream: net.Socket, upstreamRest: Buffer): void {
+    const { socket: client, rest } = ex.conn.takeOver();
+    ex.conn.status = 101;
+    const tunnels = this.tunnels;
+    tunnels.add(client);
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      tunnels.delete(client);
+      client.destroy();
+      upstream.destroy();
+      this.balancer.release(attempt.ep.replicaId);
+      if (ex.current === attempt) ex.current = null;
+      this.finishExchange(ex);
     };
-    socket.once('close', release);
-    const upstream = http.request({ host: ep.address, port: ep.port, method: req.method, path: req.url, headers });
-    upstream.on('upgrade', (ures, usocket, uhead) => {
-      usocket.on('error', () => socket.destroy());
-      socket.on('error', () => usocket.destroy());
-      usocket.once('close', () => socket.destroy());
-      socket.once('close', () => usocket.destroy());
-      socket.write(statusLine(ures) + rawHeaderLines(ures.rawHeaders) + '\r\n');
-      if (uhead.length) socket.write(uhead);
-      if (head.length) usocket.write(head);
-      usocket.pipe(socket);
-      socket.pipe(usocket);
-    });
-    upstream.on('response', (ures) => {
-      // The upstream declined the upgrade: relay its answer and close.
-      socket.write(statusLine(ures) + rawHeaderLines(ures.rawHeaders, true) + 'connection: close\r\n\r\n');
-      ures.pipe(socket);
-    });
-    upstream.on('error', (e) => {
-      release();
-      rawError(socket, 502, 'BAD_GATEWAY', `replica of "${key}" failed: ${errorCode(e)}`);
-    });
-    upstream.end();
+    upstream.on('error', close);
+    client.on('error', close);
+    upstream.once('close', close);
+    client.once('close', close);
+    client.write(`HTTP/1.1 101 ${head.reason || 'Switching Protocols'}\r\n${responseFieldLines(head, true)}\r\n`, 'latin1');
+    if (upstreamRest.length) client.write(upstreamRest);
+    if (rest) upstream.write(rest);
+    upstream.pipe(client);
+    client.pipe(upstream);
   }
 
   // ------------------------------------------------------------------------------------------ upkeep
@@ -448,168 +406,264 @@ export class Gateway {
   }
 }
 
+const NONE: ReadonlySet<string> = new Set();
+
+/** Kept with a request head (see RepeatedHead): its routing key and the head the replica gets. */
+interface RequestMemo {
+  key: string;
+  upstreamHead: Buffer;
+}
+
+/** Kept with a response head: the fields relayed to the client, and its head prebuilt. */
+interface ResponseMemo extends PrebuiltHead {
+  lines: string;
+}
+
+const responseMemo = (entry: HeadEntry<ResponseHead>): ResponseMemo =>
+  (entry.memo as ResponseMemo | null) ?? (entry.memo = { lines: responseFieldLines(entry.head), keepAlive: null } satisfies ResponseMemo);
+
 // ---------------------------------------------------------------------------------------------- per request
+
+const enum BodyState {
+  /** Nothing (more) to send: no body, or all of it is sent or buffered. */
+  SENT,
+  /** A small body being read into memory before the first attempt. */
+  BUFFERING,
+  /** A body streamed from the client to the one replica that gets it. */
+  STREAM,
+}
 
 /** One client request through the gateway, across its attempts. */
 class Exchange {
-  method = 'GET';
-  path = '/';
-  body: Buffer | http.IncomingMessage | null = null;
   retryable = false;
   attempts = 0;
+  endpointCount = 0;
   tried: Set<string> | null = null;
-  entry: RouteEntry | null = null;
-  /** The upstream attempt in progress, aborted when the client leaves. */
-  upstream: UpstreamHandler | null = null;
+  entry: RouteEntry | null;
+  bodyState = BodyState.SENT;
+  /** The buffered body of a retryable request. */
+  body: Buffer | null = null;
+  current: UpstreamAttempt | null = null;
+  finished = false;
+  staleRetried = false;
+  readonly serviceId: string;
+  private abort: AbortController | null = null;
 
   constructor(
     private readonly gw: Gateway,
-    readonly req: http.IncomingMessage,
-    readonly res: http.ServerResponse,
+    readonly conn: ClientConnection,
+    readonly head: RequestHead,
     readonly key: string,
-    readonly serviceId: string,
+    entry: RouteEntry,
     readonly started: number,
-    readonly headers: string[],
-  ) {}
+    readonly upstreamHead: Buffer,
+  ) {
+    this.entry = entry;
+    this.serviceId = entry.serviceId;
+  }
 
-  readonly onClose = (): void => {
-    this.upstream?.abortFromClient();
+  /** Aborted when the client leaves (a held request stops waiting). */
+  abortSignal(): AbortSignal {
+    return (this.abort ??= new AbortController()).signal;
+  }
+
+  readonly onGone = (): void => {
+    this.abort?.abort();
+    this.current?.clientGone();
     this.gw.finishExchange(this);
   };
+
+  /** Reads the whole (small, bounded by the retry limit) body, then makes the first attempt. */
+  collector(): BodyReader {
+    const chunks: Buffer[] = [];
+    return {
+      onData: (buf, start, end) => {
+        chunks.push(buf.subarray(start, end));
+        return true;
+      },
+      onEnd: () => {
+        this.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        this.bodyState = BodyState.SENT;
+        if (!this.finished) this.gw.attempt(this);
+      },
+      onError: () => undefined, // the client left: onGone does the accounting
+    };
+  }
 }
 
 /**
- * undici's raw dispatch handler for one attempt: response headers are filtered straight from the raw
- * list, a small answer with a known length is collected and sent with one write, anything else is
- * streamed into the client response with backpressure.
+ * One try of an exchange on one replica: sends the head (and a buffered body, or streams the client's
+ * body), then relays the answer. While another replica could still take the request, an answer with a
+ * known length within the retry limit is held until complete, so a replica that dies mid-answer is
+ * retried instead of cutting the client off.
  */
-class UpstreamHandler {
+class UpstreamAttempt implements ResponseHandler {
   responded = false;
+  staleConnection = false;
+  private upstream: UpstreamConnection | null = null;
   private done = false;
-  private abort: ((err?: Error) => void) | null = null;
+  private bodySent: boolean;
   private held: Buffer[] | null = null;
-  private heldStatus = 0;
-  private heldHeaders: string[] = [];
+  private heldHead: HeadEntry<ResponseHead> | null = null;
+  private decoder: ChunkedScanner | null = null;
+  private waitingDrain = false;
 
   constructor(
     private readonly gw: Gateway,
     private readonly ex: Exchange,
     readonly ep: RouteEndpoint,
-    private readonly holdLimit: number,
-    private readonly endpointCount: number,
-  ) {}
-
-  abortFromClient(): void {
-    if (!this.done && this.abort) this.abort(new ClientGoneError());
+  ) {
+    this.bodySent = ex.bodyState !== BodyState.STREAM;
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abort = abort;
-    if (this.ex.res.destroyed) abort(new ClientGoneError());
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true; // 1xx: Node answers 100-continue itself
-    const { headers, contentLength } = forwardResponseHeaders(rawHeaders);
-    if (contentLength <= this.holdLimit) {
-      this.held = [];
-      this.heldStatus = statusCode;
-      this.heldHeaders = headers;
-      return true;
+  readonly onConnection = (err: UpstreamError | null, conn: UpstreamConnection): void => {
+    if (this.done) {
+      // The client left while connecting: keep the fresh connection for the next request.
+      if (!err) this.gw.pools.get(this.ep).release(conn, performance.now());
+      return;
     }
-    const res = this.ex.res;
-    if (res.destroyed) return true;
-    this.responded = true;
-    res.writeHead(statusCode, headers);
-    res.on('drain', resume);
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    if (this.held !== null) {
-      this.held.push(chunk);
-      return true;
+    if (err) return this.fail(err);
+    this.upstream = conn;
+    this.staleConnection = conn.reused;
+    const ex = this.ex;
+    conn.send(this, ex.head.method, ex.upstreamHead, ex.body, performance.now());
+    if (ex.bodyState === BodyState.STREAM) {
+      ex.conn.sendContinue();
+      ex.conn.readBody(this.streamBody());
     }
-    const res = this.ex.res;
-    return res.destroyed ? true : res.write(chunk);
+  };
+
+  clientGone(): void {
+    this.abandon();
   }
 
-  onComplete(): void {
-    this.done = true;
-    const res = this.ex.res;
-    if (!res.destroyed) {
-      if (this.held !== null) {
-        const held = this.held;
-        res.writeHead(this.heldStatus, this.heldHeaders);
-        res.end(held.length === 1 ? held[0] : Buffer.concat(held));
-      } else {
-        res.end();
-      }
-    }
-    this.gw.attemptDone(this.ex, this, null, this.endpointCount);
+  /** Streams the client's body to the replica, pausing the client while the replica's socket is full. */
+  private streamBody(): BodyReader {
+    return {
+      onData: (buf, start, end) => {
+        const up = this.upstream;
+        if (this.done || up === null) return true;
+        if (up.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end))) return true;
+        up.socket.once('drain', () => this.ex.conn.resumeBody());
+        return false;
+      },
+      onEnd: () => {
+        this.bodySent = true;
+      },
+      // The client went away mid-body, or sent a malformed one (already answered with 400): drop this try.
+      onError: () => this.abandon(),
+    };
   }
 
-  onError(err: Error): void {
+  /** Ends this try without an answer of its own (the client left, or was already answered). */
+  private abandon(): void {
     if (this.done) return;
     this.done = true;
-    this.gw.attemptDone(this.ex, this, err, this.endpointCount);
+    this.upstream?.destroy();
+    this.gw.attemptDone(this.ex, this, null);
   }
-}
 
-class ClientGoneError extends Error {
-  readonly code = 'CLIENT_GONE';
-  constructor() {
-    super('the client closed the connection');
+  // --- response ------------------------------------------------------------------------------
+
+  onInformational(head: ResponseHead): void {
+    this.ex.conn.writeInformational(head.status, head.reason, responseFieldLines(head));
+  }
+
+  onHead(head: ResponseHead, entry: HeadEntry<ResponseHead>): void {
+    this.staleConnection = false;
+    if (this.gw.canRetry(this.ex) && (head.body === 'none' || (head.body === 'length' && head.contentLength <= this.gw.opts.retryBodyLimitBytes))) {
+      this.held = [];
+      this.heldHead = entry;
+      return;
+    }
+    this.writeHead(entry);
+  }
+
+  private writeHead(entry: HeadEntry<ResponseHead>): void {
+    const head = entry.head;
+    const memo = responseMemo(entry);
+    this.responded = true;
+    const framing = this.framing(head);
+    this.ex.conn.writeHead(head.status, head.reason, memo.lines, framing, framing === head.body ? memo : undefined);
+  }
+
+  private framing(head: ResponseHead): ResponseFraming {
+    if (head.body !== 'chunked') return head.body;
+    if (this.ex.head.minor === 1) return 'chunked';
+    this.decoder = new ChunkedScanner(true); // an HTTP/1.0 client: plain data, then close
+    return 'close';
+  }
+
+  onBody(buf: Buffer, start: number, end: number): boolean {
+    if (this.held !== null) {
+      this.held.push(buf.subarray(start, end));
+      return true;
+    }
+    const conn = this.ex.conn;
+    let ok = true;
+    if (this.decoder !== null) {
+      this.decoder.scan(buf, start, (b, s, e) => {
+        if (!conn.write(b, s, e)) ok = false;
+      });
+    } else ok = conn.write(buf, start, end);
+    if (!ok && !this.waitingDrain) {
+      this.waitingDrain = true;
+      conn.onDrain(() => {
+        this.waitingDrain = false;
+        this.upstream?.resume();
+      });
+    }
+    return ok;
+  }
+
+  onEnd(reusable: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    const up = this.upstream!;
+    if (reusable && this.bodySent) this.gw.pools.get(this.ep).release(up, performance.now());
+    else up.destroy();
+    const conn = this.ex.conn;
+    if (this.held !== null) {
+      this.writeHead(this.heldHead!);
+      const held = this.held;
+      if (held.length === 1) conn.write(held[0]);
+      else if (held.length > 1) conn.write(Buffer.concat(held));
+    }
+    conn.end();
+    this.gw.attemptDone(this.ex, this, null);
+  }
+
+  onUpgrade(head: ResponseHead, rest: Buffer): void {
+    if (this.done) return;
+    const up = this.upstream!;
+    if (this.ex.head.upgrade === undefined) {
+      up.socket.destroy();
+      return this.fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', '101 Switching Protocols without an upgrade request'));
+    }
+    this.done = true;
+    this.responded = true;
+    this.gw.tunnel(this.ex, this, head, up.socket, rest);
+  }
+
+  onError(err: UpstreamError): void {
+    this.fail(err);
+  }
+
+  private fail(err: UpstreamError): void {
+    if (this.done) return;
+    this.done = true;
+    this.upstream?.destroy();
+    this.gw.attemptDone(this.ex, this, err);
   }
 }
 
 // ---------------------------------------------------------------------------------------------- helpers
 
-function sendError(res: http.ServerResponse, status: number, code: string, message: string, retryAfterS?: number) {
-  if (res.headersSent || res.destroyed) return;
-  const body = JSON.stringify({ error: { code, message } });
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-  if (retryAfterS !== undefined && status === 503) headers['retry-after'] = retryAfterS;
-  res.writeHead(status, headers).end(body);
-}
-
-function rawError(socket: Duplex, status: number, code: string, message: string, retryAfterS?: number) {
-  if (!socket.writable) return;
-  const body = JSON.stringify({ error: { code, message } });
-  const extra = retryAfterS !== undefined && status === 503 ? `retry-after: ${retryAfterS}\r\n` : '';
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
-  );
-}
-
-const statusLine = (res: http.IncomingMessage) => `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? http.STATUS_CODES[res.statusCode ?? 500]}\r\n`;
-
-function rawHeaderLines(raw: string[], dropHopByHop = false): string {
-  let out = '';
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (dropHopByHop && /^(connection|keep-alive|transfer-encoding|upgrade)$/i.test(raw[i])) continue;
-    out += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  }
-  return out;
-}
-
-function toPath(url: string | undefined): string {
-  if (!url) return '/';
+function toPath(url: string): string {
   try {
     const u = new URL(url);
     return u.pathname + u.search;
   } catch {
     return '/';
   }
-}
-
-/** Reads a small body (Content-Length ≤ the retry limit, so bounded) completely for retries; null when the client aborted. */
-function readAll(req: http.IncomingMessage): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('aborted', () => resolve(null));
-    req.once('error', () => resolve(null));
-  });
 }
