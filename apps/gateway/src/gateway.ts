@@ -306,7 +306,8 @@ export class Gateway {
     this.balancer.acquire(ep.replicaId);
     const attempt = new UpstreamAttempt(this, ex, ep);
     ex.current = attempt;
-    this.pools.get(ep).acquire(ep, attempt.onConnection);
+    if (ex.head.upgrade !== undefined) this.pools.get(ep).connectForUpgrade(ep, attempt.onConnection);
+    else this.pools.get(ep).acquire(ep, attempt.onConnection);
   }
 
   /** Whether another replica may still take this request after the current attempt fails. */

@@ -160,6 +160,44 @@ describe('client side', () => {
     await c.waitFor(/"url":"\/b"/);
   });
 
+  it('streams a 32 MiB upload and a 32 MiB answer intact, with backpressure on a slow reader', async () => {
+    const size = 32 * 1024 * 1024;
+    const payload = crypto.randomBytes(size);
+    const digest = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+    await route('big', (req, res) => {
+      const hash = crypto.createHash('sha256');
+      let n = 0;
+      req.on('data', (c: Buffer) => {
+        hash.update(c);
+        n += c.length;
+      });
+      req.on('end', () => {
+        res.writeHead(200, { 'x-upload-sha256': hash.digest('hex'), 'x-upload-bytes': String(n), 'content-length': size });
+        res.end(payload);
+      });
+    });
+    const c = net.connect(port, '127.0.0.1');
+    clients.push(c);
+    c.write(`POST /big HTTP/1.1\r\nHost: big.acme.localhost\r\nContent-Length: ${size}\r\n\r\n`);
+    c.write(payload);
+    // Read slowly at first: the gateway must pause the replica rather than buffer the whole answer.
+    c.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    const chunks: Buffer[] = [];
+    c.on('data', (d: Buffer) => chunks.push(d));
+    c.resume();
+    const all = await waitFor('the whole answer', () => {
+      const b = Buffer.concat(chunks);
+      const at = b.indexOf('\r\n\r\n');
+      return at >= 0 && b.length - at - 4 >= size ? b : null;
+    }, 30_000);
+    const at = all.indexOf('\r\n\r\n');
+    const head = all.subarray(0, at).toString('latin1');
+    expect(head).toMatch(new RegExp(`x-upload-sha256: ${digest(payload)}`));
+    expect(head).toMatch(new RegExp(`x-upload-bytes: ${size}`));
+    expect(digest(all.subarray(at + 4))).toBe(digest(payload));
+  });
+
   it('answers Expect: 100-continue before the body is sent', async () => {
     await route('cont');
     const c = connect();

@@ -5,6 +5,8 @@ import { ChunkedScanner, HeadEntry, HeadError, MAX_HEAD_BYTES, RepeatedHead, Res
 export const originOf = (ep: RouteEndpoint) => `${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`;
 
 const CRLF2 = Buffer.from('\r\n\r\n');
+/** Where pooled connections' reads land before being copied out at their size (see UpstreamConnection). */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** A failure of one upstream exchange; `code` is a socket errno (ECONNREFUSED, ...) or one of ours. */
 export class UpstreamError extends Error {
@@ -68,8 +70,14 @@ export class UpstreamConnection {
     connectTimeoutMs: number,
     private readonly pool: UpstreamPool,
     onConnect: (err: UpstreamError | null, conn: UpstreamConnection) => void,
+    /** For an upgrade (WebSocket): a plain socket that can be piped once the replica switches protocols. */
+    forUpgrade = false,
   ) {
-    const socket = net.connect({ host: ep.address, port: ep.port });
+    // Pooled connections read into one shared buffer and copy each read out at its size (a pooled
+    // allocation for a small answer) instead of a fresh 64 KiB buffer pushed through a Readable.
+    const socket = forUpgrade
+      ? net.connect({ host: ep.address, port: ep.port })
+      : net.connect({ host: ep.address, port: ep.port, onread: { buffer: READ_BUFFER, callback: (n, buf) => this.onRead(n, buf) } });
     this.socket = socket;
     socket.setNoDelay(true);
     this.connectTimer = setTimeout(() => {
@@ -182,6 +190,11 @@ export class UpstreamConnection {
   private readonly onClose = (): void => {
     if (this.phase !== Phase.DONE) this.fail(new UpstreamError('UPSTREAM_CLOSED', `${this.origin} closed the connection`));
   };
+
+  private onRead(n: number, buf: Uint8Array): boolean {
+    this.onData(Buffer.from(buf.subarray(0, n)));
+    return true;
+  }
 
   private readonly onData = (d: Buffer): void => {
     if (this.handler === null) {
@@ -314,6 +327,22 @@ export class UpstreamPool {
       if (err) this.all.delete(c);
       cb(err, c);
     });
+    this.all.add(conn);
+  }
+
+  /** A new connection that never returns to the pool (it carries an upgrade request). */
+  connectForUpgrade(ep: RouteEndpoint, cb: (err: UpstreamError | null, conn: UpstreamConnection) => void): void {
+    const conn = new UpstreamConnection(
+      this.origin,
+      ep,
+      this.connectTimeoutMs,
+      this,
+      (err, c) => {
+        if (err) this.all.delete(c);
+        cb(err, c);
+      },
+      true,
+    );
     this.all.add(conn);
   }
 
