@@ -317,7 +317,11 @@ async function stopAll() {
       }
       await new Promise((r) => {
         const t = setTimeout(() => {
-          if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+          try {
+            if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+          } catch {
+            /* exited meanwhile */
+          }
           r(undefined);
         }, 3000);
         c.once('exit', () => {

@@ -31,6 +31,10 @@ export const gatewayConfigSchema = commonSchema.extend({
   BERTH_GATEWAY_CONCURRENCY_REPORT_MS: durationMs(1000),
   /** Time an upstream has to send response headers. */
   BERTH_GATEWAY_UPSTREAM_HEADERS_TIMEOUT_MS: durationMs(300_000),
+  /** A client that has sent part of a request head gets 408 after this long (slow-head clients). */
+  BERTH_GATEWAY_CLIENT_HEADERS_TIMEOUT_MS: durationMs(60_000),
+  /** Idle keep-alive client connections are closed after this long. */
+  BERTH_GATEWAY_CLIENT_KEEPALIVE_TIMEOUT_MS: durationMs(5_000),
   /** On shutdown, in-flight requests get this long to finish before their connections are cut. */
   BERTH_GATEWAY_DRAIN_MS: durationMs(10_000),
   /**

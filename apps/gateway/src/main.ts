@@ -40,6 +40,8 @@ async function runGateway(config: GatewayConfig, log: Logger, worker: number | n
       upstreamHeadersTimeoutMs: config.BERTH_GATEWAY_UPSTREAM_HEADERS_TIMEOUT_MS,
       upstreamConnectTimeoutMs: 2000,
       trustForwarded: config.BERTH_GATEWAY_TRUST_FORWARDED,
+      clientHeadersTimeoutMs: config.BERTH_GATEWAY_CLIENT_HEADERS_TIMEOUT_MS,
+      clientKeepAliveTimeoutMs: config.BERTH_GATEWAY_CLIENT_KEEPALIVE_TIMEOUT_MS,
     },
     redis,
     subscriber,

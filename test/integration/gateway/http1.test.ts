@@ -42,6 +42,8 @@ beforeAll(async () => {
       upstreamHeadersTimeoutMs: 30_000,
       upstreamConnectTimeoutMs: 1000,
       trustForwarded: false,
+      clientHeadersTimeoutMs: 1500,
+      clientKeepAliveTimeoutMs: 1500,
     },
     redis,
     subscriber,
@@ -256,6 +258,18 @@ describe('client side', () => {
     expect(c.text()).toMatch(/malformed chunked request body/);
     await waitFor('the replica to see the cut', () => outcome);
     expect(outcome).toBe('cut');
+  });
+
+  it('answers 408 to a client that never finishes its head, and closes idle keep-alive connections', async () => {
+    await route('slow');
+    const slow = connect();
+    slow.socket.write('GET / HTTP/1.1\r\nHost: slow.acme.localhost\r\nX-Slow: ');
+    const idle = connect();
+    idle.socket.write('GET / HTTP/1.1\r\nHost: slow.acme.localhost\r\n\r\n');
+    await idle.waitFor(/"replica":"slow-1"/);
+    await Promise.all([slow.closed, idle.closed]); // both within a few seconds (timeouts 1.5 s)
+    expect(statusLines(slow.text())).toEqual(['HTTP/1.1 408 Request Timeout']);
+    expect(statusLines(idle.text())).toEqual(['HTTP/1.1 200 OK']);
   });
 
   it('refuses CONNECT with 405', async () => {
