@@ -60,6 +60,8 @@ async function main() {
   const host = `cs.${sys.projectSlug}.localhost`;
   const samples: number[] = [];
   const statuses: number[] = [];
+  /** Per round, ms: request → replica row created (wake, autoscaler, placement), → container started (agent), → READY (probe), → answer (route publish, gateway forward). */
+  const phases: { placed: number; started: number; ready: number; forwarded: number }[] = [];
   try {
     await call('POST', '/v1/services', { name: 'cs', image: fixtureImage('web:v1'), port: 8080, scaling: { min: 0, max: 1, targetConcurrency: 100 } });
     const id = (await db.query<{ id: string }>(`select id from "Service" where name = 'cs'`)).rows[0].id;
@@ -83,10 +85,28 @@ async function main() {
         },
         30_000,
       );
+      const wall0 = Date.now();
       const t0 = performance.now();
       statuses.push(await get(sys.gatewayPort, host, '/'));
-      samples.push(performance.now() - t0);
-      process.stderr.write(`round ${i + 1}/${ROUNDS}: ${samples[samples.length - 1].toFixed(0)} ms (status ${statuses[statuses.length - 1]})\n`);
+      const total = performance.now() - t0;
+      samples.push(total);
+      // Where the time went, from the replica's own timestamps (same clock: one machine).
+      const r = (
+        await db.query<{ createdAt: Date; startedAt: Date | null; readyAt: Date | null }>(
+          `select "createdAt", "startedAt", "readyAt" from "Replica" where "serviceId" = $1 and "createdAt" >= $2 order by "createdAt" limit 1`,
+          [id, new Date(wall0 - 5)],
+        )
+      ).rows[0];
+      if (r?.startedAt && r.readyAt) {
+        const at = (d: Date) => d.getTime() - wall0;
+        phases.push({ placed: at(r.createdAt), started: at(r.startedAt) - at(r.createdAt), ready: at(r.readyAt) - at(r.startedAt), forwarded: total - at(r.readyAt) });
+      }
+      const ph = phases[phases.length - 1];
+      process.stderr.write(
+        `round ${i + 1}/${ROUNDS}: ${total.toFixed(0)} ms (status ${statuses[statuses.length - 1]})` +
+          (ph ? ` = placed ${ph.placed} + started ${ph.started} + ready ${ph.ready} + forwarded ${ph.forwarded.toFixed(0)}` : '') +
+          '\n',
+      );
     }
   } finally {
     // Let the system stop its own containers before the harness tears it down.
@@ -110,6 +130,15 @@ async function main() {
   console.log(`| min | ${sorted[0].toFixed(0)} |`);
   console.log(`| max | ${sorted[sorted.length - 1].toFixed(0)} |`);
   console.log(`| non-200 answers | ${statuses.filter((s) => s !== 200).length} |`);
+  if (phases.length > 0) {
+    const med = (k: keyof (typeof phases)[number]) => [...phases.map((p) => p[k])].sort((a, b) => a - b)[Math.floor(phases.length / 2)].toFixed(0);
+    console.log('\n| phase (median over rounds) | ms |');
+    console.log('|---|---:|');
+    console.log(`| request → replica placed (wake, autoscaler, reconcile) | ${med('placed')} |`);
+    console.log(`| placed → container started (agent: start job, rootfs, CNI, runc) | ${med('started')} |`);
+    console.log(`| started → READY (readiness probe, report) | ${med('ready')} |`);
+    console.log(`| READY → answer (route publish, gateway forward, replica answers) | ${med('forwarded')} |`);
+  }
 }
 
 main().catch((e) => {
