@@ -114,6 +114,19 @@ describe('client side', () => {
     expect([...text.matchAll(/path=\/(\d)/g)].map((m) => m[1])).toEqual(['1', '2', '3']);
   });
 
+  it('parses a head that arrives one byte per read', async () => {
+    await route('trickle');
+    const c = connect();
+    c.socket.setNoDelay(true);
+    const head = 'GET /trickle HTTP/1.1\r\nHost: trickle.acme.localhost\r\nX-Pad: ' + 'p'.repeat(300) + '\r\n\r\n';
+    for (const ch of head) {
+      c.socket.write(ch);
+      await new Promise((r) => setImmediate(r));
+    }
+    const text = await c.waitFor(/"url":"\/trickle"/);
+    expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
+  });
+
   it('passes a chunked request body through unchanged, trailers included', async () => {
     let seen: { body: string; te: string | undefined; trailers: NodeJS.Dict<string> } | null = null;
     await route('chunkin', (req, res) => {

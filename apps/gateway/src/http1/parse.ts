@@ -409,3 +409,43 @@ export class RepeatedHead<H> {
     return entry;
   }
 }
+
+// ---------------------------------------------------------------------------------------------- input
+
+/**
+ * Appends socket reads to the unconsumed bytes in amortized linear time: a head or body that arrives
+ * a few bytes at a time (a slow or hostile peer) would otherwise be copied whole on every read.
+ */
+export class ByteAccumulator {
+  private store: Buffer | null = null;
+  private used = 0;
+
+  /** `pending` (unconsumed bytes, possibly a view into the store) followed by `more`. */
+  append(pending: Buffer, more: Buffer): Buffer {
+    const store = this.store;
+    if (
+      store !== null &&
+      pending.buffer === store.buffer &&
+      pending.byteOffset + pending.length === store.byteOffset + this.used &&
+      this.used + more.length <= store.length
+    ) {
+      more.copy(store, this.used);
+      this.used += more.length;
+      return store.subarray(pending.byteOffset - store.byteOffset, this.used);
+    }
+    const need = pending.length + more.length;
+    // At least 8 KiB: Buffer.allocUnsafe gives buffers of 4 KiB and more their own memory (not the pool).
+    const next = Buffer.allocUnsafe(Math.max(need * 2, 8192));
+    pending.copy(next, 0);
+    more.copy(next, pending.length);
+    this.store = next;
+    this.used = need;
+    return next.subarray(0, need);
+  }
+
+  /** Drops the store once nothing is pending (an idle keep-alive connection keeps no memory). */
+  release(): void {
+    this.store = null;
+    this.used = 0;
+  }
+}

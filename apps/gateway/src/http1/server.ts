@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { STATUS_CODES } from 'node:http';
-import { ChunkedScanner, HeadEntry, HeadError, MAX_HEAD_BYTES, RepeatedHead, RequestHead, parseRequestHead } from './parse';
+import { ByteAccumulator, ChunkedScanner, HeadEntry, HeadError, MAX_HEAD_BYTES, RepeatedHead, RequestHead, parseRequestHead } from './parse';
 
 const CRLF2 = Buffer.from('\r\n\r\n');
 /** Unread bytes kept per connection (a pipelined request, an upload not yet wanted) before reading pauses. */
@@ -71,6 +71,9 @@ export class ClientConnection {
   private pendingHead: string | Buffer | null = null;
   private readonly repeated = new RepeatedHead<RequestHead>();
   private socketPaused = false;
+  private readonly input = new ByteAccumulator();
+  /** Bytes at the start of `buf` already searched for the end of the head (no rescanning per read). */
+  private headScanned = 0;
 
   constructor(
     readonly socket: net.Socket,
@@ -104,8 +107,9 @@ export class ClientConnection {
     if (this.state === S.CLOSED || this.state === S.TUNNEL) return;
     if (this.buf === null) {
       this.buf = d;
+      this.input.release();
       if (this.state === S.HEAD) this.headStartedAt = performance.now();
-    } else this.buf = Buffer.concat([this.buf, d]);
+    } else this.buf = this.input.append(this.buf, d);
     this.pump();
   };
 
@@ -162,12 +166,14 @@ export class ClientConnection {
     let start = 0;
     // RFC 9112 §2.2: empty lines before a request line are ignored.
     while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;
-    const at = buf.indexOf(CRLF2, start);
+    const at = buf.indexOf(CRLF2, Math.max(start, this.headScanned - 3));
     if (at < 0) {
       if (buf.length - start > MAX_HEAD_BYTES) this.refuse(431, 'HEADERS_TOO_LARGE', `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
       else if (start > 0) this.buf = start < buf.length ? buf.subarray(start) : null;
+      this.headScanned = this.buf?.length ?? 0;
       return false;
     }
+    this.headScanned = 0;
     if (at - start > MAX_HEAD_BYTES) {
       this.refuse(431, 'HEADERS_TOO_LARGE', `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
       return false;

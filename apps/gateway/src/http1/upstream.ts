@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { RouteEndpoint } from '@berth/contracts';
-import { ChunkedScanner, HeadEntry, HeadError, MAX_HEAD_BYTES, RepeatedHead, ResponseHead, parseResponseHead } from './parse';
+import { ByteAccumulator, ChunkedScanner, HeadEntry, HeadError, MAX_HEAD_BYTES, RepeatedHead, ResponseHead, parseResponseHead } from './parse';
 
 export const originOf = (ep: RouteEndpoint) => `${ep.address.includes(':') ? `[${ep.address}]` : ep.address}:${ep.port}`;
 
@@ -63,6 +63,9 @@ export class UpstreamConnection {
   private paused = false;
   private connectTimer: NodeJS.Timeout | null = null;
   private readonly repeated = new RepeatedHead<ResponseHead>();
+  private readonly input = new ByteAccumulator();
+  /** Bytes of `buf` already searched for the end of the head. */
+  private headScanned = 0;
 
   constructor(
     readonly origin: string,
@@ -207,14 +210,17 @@ export class UpstreamConnection {
   };
 
   private readHead(d: Buffer): void {
-    const data = this.buf === null ? d : Buffer.concat([this.buf, d]);
-    const at = data.indexOf(CRLF2);
+    const data = this.buf === null ? d : this.input.append(this.buf, d);
+    const at = data.indexOf(CRLF2, Math.max(0, this.headScanned - 3));
     if (at < 0) {
       if (data.length > MAX_HEAD_BYTES) return this.fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', `response head from ${this.origin} exceeds ${MAX_HEAD_BYTES} bytes`));
       this.buf = data;
+      this.headScanned = data.length;
       return;
     }
     this.buf = null;
+    this.headScanned = 0;
+    this.input.release();
     let entry = this.repeated.get(data, 0, at, this.method);
     if (entry === null) {
       try {
