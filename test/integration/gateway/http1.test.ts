@@ -310,6 +310,35 @@ describe('replica side', () => {
     expect(text).toMatch(/UPSTREAM_BAD_RESPONSE/);
   });
 
+  it('answers 504 when the replica sends no response head in time, and drops its connection', async () => {
+    let replicaSocketClosed = false;
+    await routeRaw('mute', (s) => s.once('close', () => (replicaSocketClosed = true))); // reads, never answers
+    const quickSubscriber = redis.duplicate();
+    const quick = new Gateway({
+      options: { ...gateway.opts, gatewayId: `gw-quick-${run}`, upstreamHeadersTimeoutMs: 500 },
+      redis,
+      subscriber: quickSubscriber,
+      log: createLogger('gateway-h1-quick', 'silent'),
+      registry: createMetricsRegistry('gateway-h1-quick'),
+    });
+    const quickPort = await quick.start(0, '127.0.0.1');
+    try {
+      await waitFor('route', () => quick.routes.get('acme/mute'));
+      const c = net.connect(quickPort, '127.0.0.1');
+      clients.push(c);
+      const chunks: Buffer[] = [];
+      c.on('data', (d: Buffer) => chunks.push(d));
+      c.write('GET / HTTP/1.1\r\nHost: mute.acme.localhost\r\n\r\n');
+      const text = await waitFor('504', () => /\}$/.test(Buffer.concat(chunks).toString()) && Buffer.concat(chunks).toString(), 10_000);
+      expect(statusLines(text)).toEqual(['HTTP/1.1 504 Gateway Timeout']);
+      expect(text).toMatch(/UPSTREAM_TIMEOUT/);
+      await waitFor('the replica connection to be dropped', () => replicaSocketClosed);
+    } finally {
+      await quick.close();
+      await quickSubscriber.quit();
+    }
+  });
+
   it('relays 1xx informational answers before the final one', async () => {
     await routeRaw('hints', (s) => s.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
     const c = connect();
