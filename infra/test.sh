@@ -7,7 +7,10 @@ cd "$BERTH_ROOT"
 t0=$(date +%s)
 BERTH_WITH_BROWSER=1 bash infra/deps.sh
 bash infra/node-deps.sh
-say "typecheck"; npx tsc --noEmit -p tsconfig.json && npx tsc --noEmit -p apps/dashboard/tsconfig.json
+# Separate commands, not `a && b`: under `set -e` a failure on the left of && does not stop the script.
+say "typecheck"
+npx tsc --noEmit -p tsconfig.json
+npx tsc --noEmit -p apps/dashboard/tsconfig.json
 say "lint"; npx eslint --max-warnings=0 .
 say "dashboard build"; npm run -s dashboard:build >/dev/null
 say "fixture images"; bash test/fixtures/images/build.sh

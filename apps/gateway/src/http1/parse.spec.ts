@@ -157,7 +157,7 @@ describe('ByteAccumulator', () => {
   it('appends pieces in place while they fit, and the result is the concatenation', () => {
     const acc = new ByteAccumulator();
     const text = 'GET / HTTP/1.1\r\nHost: a.b.localhost\r\nX-Long: ' + 'x'.repeat(20_000);
-    let pending = Buffer.from(text.slice(0, 1));
+    let pending: Buffer = Buffer.from(text.slice(0, 1));
     const stores = new Set<ArrayBufferLike>();
     for (let i = 1; i < text.length; i++) {
       pending = acc.append(pending, Buffer.from(text[i]));
@@ -170,7 +170,7 @@ describe('ByteAccumulator', () => {
 
   it('keeps consumed prefixes out: appending to a view of the tail of the store', () => {
     const acc = new ByteAccumulator();
-    let pending = acc.append(Buffer.from('abc'), Buffer.from('def'));
+    let pending: Buffer = acc.append(Buffer.from('abc'), Buffer.from('def'));
     pending = pending.subarray(4); // 'ef' left unconsumed
     pending = acc.append(pending, Buffer.from('gh'));
     expect(pending.toString()).toBe('efgh');
