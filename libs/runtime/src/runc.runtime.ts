@@ -175,33 +175,41 @@ export class RuncRuntime implements ContainerRuntime {
     };
     try {
       const bundle = this.bundle(id);
-      let rootfsPath: string;
+      const rootfsPath = 'mounts' in spec.rootfs ? join(bundle, 'rootfs') : spec.rootfs.path;
+      const userSpec = spec.user ?? spec.image?.User ?? null;
+      // Build (and so validate) the spec before touching mounts or the network; the user is resolved
+      // against the image's /etc/passwd once the rootfs is there.
+      buildOciSpec({ spec, rootfsPath, netnsPath: null, cgroupsPath: record.cgroupsPath, user: { uid: 0, gid: 0 }, seccomp: this.seccomp });
       await fs.mkdir(bundle);
       await fs.mkdir(this.logDir(id), { recursive: true });
-      if ('mounts' in spec.rootfs) {
-        rootfsPath = join(bundle, 'rootfs');
-        await fs.mkdir(rootfsPath);
-        record.mounted = true; // recorded before mounting so a crash mid-way is still cleaned up
-        await this.writeRecord(record);
-        for (const m of spec.rootfs.mounts) await mountOne(m, rootfsPath);
-      } else {
-        rootfsPath = spec.rootfs.path;
-        if (!(await isDir(rootfsPath))) throw new InvalidSpecError(`rootfs ${rootfsPath} is not a directory`);
-      }
-      const userSpec = spec.user ?? spec.image?.User ?? null;
+      if ('mounts' in spec.rootfs) await fs.mkdir(rootfsPath);
+      // Recorded before mounting and before the namespace exists, so a crash mid-way is still cleaned up.
+      record.mounted = 'mounts' in spec.rootfs;
+      record.networked = this.network !== null;
+      await this.writeRecord(record);
+      // The rootfs mount and the network namespace do not depend on each other; each is a process
+      // spawn of tens of milliseconds, so they run side by side. Both settle before anything else.
+      const [mounted, namespace] = await Promise.allSettled([
+        (async () => {
+          if (!('mounts' in spec.rootfs)) {
+            if (!(await isDir(rootfsPath))) throw new InvalidSpecError(`rootfs ${rootfsPath} is not a directory`);
+            return;
+          }
+          for (const m of spec.rootfs.mounts) await mountOne(m, rootfsPath);
+        })(),
+        this.network ? this.network.createNamespace(id) : Promise.resolve(null),
+      ]);
+      if (mounted.status === 'rejected') throw mounted.reason;
+      if (namespace.status === 'rejected') throw namespace.reason;
       const user = userSpec
         ? resolveUser(userSpec, await readIfExists(join(rootfsPath, 'etc/passwd')), await readIfExists(join(rootfsPath, 'etc/group')))
         : { uid: 0, gid: 0 };
-      // Build (and so validate) the spec before touching the network.
       const draft = buildOciSpec({ spec, rootfsPath, netnsPath: null, cgroupsPath: record.cgroupsPath, user, seccomp: this.seccomp });
       let attaching: Promise<unknown> = Promise.resolve();
-      if (this.network) {
-        const network = this.network;
-        record.networked = true;
-        await this.writeRecord(record);
-        const ns = await network.createNamespace(id);
+      const ns = namespace.value;
+      if (this.network && ns) {
         draft.linux.namespaces = draft.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: ns.netnsPath } : n));
-        const attach = network.attach(id).then((att) => (record.address = att.address));
+        const attach = this.network.attach(id).then((att) => (record.address = att.address));
         attach.catch(() => undefined); // observed below; this only keeps an early failure from counting as unhandled
         if (this.attachBeforeStart) await attach;
         else attaching = attach;
