@@ -5,6 +5,9 @@ import type { SchedulerQueues } from '../queues';
 import type { RoutePublisher } from '../routing/route-publisher';
 import type { LivenessMonitor } from './liveness.monitor';
 
+/** Reports that add or remove a routable endpoint. */
+const ROUTING_STATES = new Set(['READY', 'RUNNING', 'EXITED', 'BACKOFF', 'FAILED', 'STOPPED', 'LOST']);
+
 /**
  * Consumer of `node-events`: heartbeats, replica reports and agent events.
  * - Heartbeats are coalesced and written in one statement per `heartbeatFlushMs`; a heartbeat from a
@@ -110,7 +113,8 @@ export class NodeEventsService {
       if (out.why !== 'same') this.log.debug({ replicaId: job.replicaId, state: job.state, why: out.why }, 'report ignored');
       return;
     }
-    this.routes.markDirty(out.serviceId);
+    // READY and the states that end readiness change the endpoints: publish them at once.
+    this.routes.markDirty(out.serviceId, ROUTING_STATES.has(job.state));
     // Progress steps need no decision; readiness, exits and stops may move a rollout or free capacity.
     if (job.state === 'READY' || job.state === 'EXITED' || job.state === 'BACKOFF' || job.state === 'FAILED' || job.state === 'STOPPED') {
       await this.queues.enqueueReconcile(out.serviceId, `replica-${job.state.toLowerCase()}`);

@@ -27,8 +27,27 @@ export class RoutePublisher {
     this.timer = setInterval(() => void this.flush().catch((e) => this.log.error({ err: e }, 'route flush failed')), this.flushMs);
   }
 
-  markDirty(serviceId: string): void {
+  /**
+   * Marks a service's entry for the next flush. `urgent` (a replica became READY or stopped being
+   * ready) flushes on the next turn instead of waiting up to `flushMs`: a request held for a cold
+   * start is forwarded as soon as the entry changes, and a dead replica leaves the table at once.
+   */
+  markDirty(serviceId: string, urgent = false): void {
     this.dirty.add(serviceId);
+    if (urgent) this.flushSoon();
+  }
+
+  private soon = false;
+  private flushSoon(): void {
+    if (this.soon) return;
+    this.soon = true;
+    setImmediate(() => {
+      this.soon = false;
+      const run = () => void this.flush().catch((e) => this.log.error({ err: e }, 'route flush failed'));
+      // A flush under way took its ids before these were marked: run again once it is done.
+      if (this.flushing) void this.flushing.then(run, run);
+      else run();
+    });
   }
 
   async flush(): Promise<void> {
