@@ -114,7 +114,7 @@ export class ReconcileService {
       }
       await this.timed('enqueue', () => this.afterCommit(p, state, now));
       this.counts.reconciles++;
-      this.routes.markDirty(serviceId);
+      this.routes.markDirty(serviceId, activates(p));
       return { conflicts, plan: p };
     }
   }
@@ -178,7 +178,7 @@ export class ReconcileService {
     for (const x of planned) {
       if (x.write) this.logPlan(x.p, x.item.cause);
       this.counts.reconciles++;
-      this.routes.markDirty(x.item.serviceId);
+      this.routes.markDirty(x.item.serviceId, activates(x.p));
       out.set(x.item.serviceId, { conflicts: 0, plan: x.p });
     }
     return out;
@@ -343,4 +343,12 @@ export class ReconcileService {
     );
     this.log.warn({ serviceId: state.service.id, replicas: stuck.map((r) => r.id) }, 're-sent commands not acknowledged in time');
   }
+}
+
+/**
+ * A plan that makes a revision ACTIVE: clients (the CLI, the dashboard) report the deploy done as
+ * soon as they read that, so its routing entry is published at once rather than at the next flush.
+ */
+function activates(p: Plan): boolean {
+  return p.revisions.some((r) => r.to === 'ACTIVE');
 }
