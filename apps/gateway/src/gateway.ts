@@ -306,8 +306,7 @@ export class Gateway {
     this.balancer.acquire(ep.replicaId);
     const attempt = new UpstreamAttempt(this, ex, ep);
     ex.current = attempt;
-    if (ex.head.upgrade !== undefined) this.pools.get(ep).connectForUpgrade(ep, attempt.onConnection);
-    else this.pools.get(ep).acquire(ep, attempt.onConnection);
+    this.pools.get(ep).acquire(ep, attempt.onConnection, ex.head.upgrade !== undefined);
   }
 
   /** Whether another replica may still take this request after the current attempt fails. */
@@ -520,7 +519,7 @@ class UpstreamAttempt implements ResponseHandler {
   readonly onConnection = (err: UpstreamError | null, conn: UpstreamConnection): void => {
     if (this.done) {
       // The client left while connecting: keep the fresh connection for the next request.
-      if (!err) this.gw.pools.get(this.ep).release(conn, performance.now());
+      if (!err) conn.release(performance.now());
       return;
     }
     if (err) return this.fail(err);
@@ -621,7 +620,7 @@ class UpstreamAttempt implements ResponseHandler {
     if (this.done) return;
     this.done = true;
     const up = this.upstream!;
-    if (reusable && this.bodySent) this.gw.pools.get(this.ep).release(up, performance.now());
+    if (reusable && this.bodySent) up.release(performance.now());
     else up.destroy();
     const conn = this.ex.conn;
     if (this.held !== null) {

@@ -263,6 +263,9 @@ const enum C {
   DONE,
 }
 
+/** A control character other than HTAB: not allowed in chunk extensions and trailer fields. */
+const isControl = (c: number) => (c < 0x20 && c !== 0x09) || c === 0x7f;
+
 const hexValue = (c: number) => (c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1);
 
 /**
@@ -306,7 +309,7 @@ export class ChunkedScanner {
         }
         case C.EXT:
           if (c === 0x0d) this.state = C.SIZE_LF;
-          else if ((c < 0x20 && c !== 0x09) || c === 0x7f) return this.fail('invalid character in chunk extension');
+          else if (isControl(c)) return this.fail('invalid character in chunk extension');
           i++;
           break;
         case C.SIZE_LF:
@@ -338,14 +341,14 @@ export class ChunkedScanner {
           break;
         case C.TRAILER_START:
           if (c === 0x0d) this.state = C.FINAL_LF;
-          else if (c === 0x20 || c === 0x09 || c < 0x20 || c === 0x7f) return this.fail('invalid trailer field');
+          else if (c <= 0x20 || c === 0x7f) return this.fail('invalid trailer field'); // whitespace (folding) or control
           else this.state = C.TRAILER_LINE;
           i++;
           break;
         case C.TRAILER_LINE:
           if (++this.trailerBytes > MAX_TRAILER_BYTES) return this.fail('trailer fields too large');
           if (c === 0x0d) this.state = C.TRAILER_LF;
-          else if ((c < 0x20 && c !== 0x09) || c === 0x7f) return this.fail('invalid character in a trailer field');
+          else if (isControl(c)) return this.fail('invalid character in a trailer field');
           i++;
           break;
         case C.TRAILER_LF:

@@ -98,11 +98,6 @@ export class ClientConnection {
     return this.state === S.CLOSED;
   }
 
-  /** Whether the request body has been read to its end. */
-  get requestBodyDone(): boolean {
-    return this.bodyDone;
-  }
-
   private readonly onData = (d: Buffer): void => {
     if (this.state === S.CLOSED || this.state === S.TUNNEL) return;
     if (this.buf === null) {
@@ -436,10 +431,6 @@ export class Http1Server {
   forget(conn: ClientConnection): void {
     this.connections.delete(conn);
     if (this.closing && this.connections.size === 0) this.drained?.();
-  }
-
-  get connectionCount(): number {
-    return this.connections.size;
   }
 
   async listen(port: number, host: string): Promise<number> {

@@ -304,9 +304,11 @@ export class UpstreamConnection {
     h.onEnd(reusable);
   }
 
-  markIdle(now: number): void {
+  /** Back to its pool's idle list, for the next request to this replica. */
+  release(now: number): void {
     this.reused = true;
     this.idleSince = now;
+    this.pool.idle.push(this);
   }
 }
 
@@ -323,21 +325,16 @@ export class UpstreamPool {
     private readonly connectTimeoutMs: number,
   ) {}
 
-  acquire(ep: RouteEndpoint, cb: (err: UpstreamError | null, conn: UpstreamConnection) => void): void {
-    while (this.idle.length > 0) {
+  /**
+   * An idle connection, else a new one. `forUpgrade` (a WebSocket handshake) always gets a new plain
+   * socket, which never returns to the pool.
+   */
+  acquire(ep: RouteEndpoint, cb: (err: UpstreamError | null, conn: UpstreamConnection) => void, forUpgrade = false): void {
+    while (!forUpgrade && this.idle.length > 0) {
       const conn = this.idle.pop()!;
       if (!conn.socket.destroyed && conn.socket.readable && conn.socket.writable) return cb(null, conn);
       conn.destroy();
     }
-    const conn = new UpstreamConnection(this.origin, ep, this.connectTimeoutMs, this, (err, c) => {
-      if (err) this.all.delete(c);
-      cb(err, c);
-    });
-    this.all.add(conn);
-  }
-
-  /** A new connection that never returns to the pool (it carries an upgrade request). */
-  connectForUpgrade(ep: RouteEndpoint, cb: (err: UpstreamError | null, conn: UpstreamConnection) => void): void {
     const conn = new UpstreamConnection(
       this.origin,
       ep,
@@ -347,14 +344,9 @@ export class UpstreamPool {
         if (err) this.all.delete(c);
         cb(err, c);
       },
-      true,
+      forUpgrade,
     );
     this.all.add(conn);
-  }
-
-  release(conn: UpstreamConnection, now: number): void {
-    conn.markIdle(now);
-    this.idle.push(conn);
   }
 
   forget(conn: UpstreamConnection): void {
@@ -365,12 +357,12 @@ export class UpstreamPool {
 
   /** Closes idle connections older than `idleMs` and times out requests without response headers. */
   sweep(now: number, idleMs: number, headersTimeoutMs: number): void {
+    for (const conn of [...this.idle]) if (now - conn.idleSince > idleMs) conn.destroy();
+    if (headersTimeoutMs <= 0) return;
     for (const conn of this.all) {
-      if (conn.busy) {
-        if (headersTimeoutMs > 0 && conn.sentAt > 0 && now - conn.sentAt > headersTimeoutMs && !conn.hasHead()) {
-          conn.timeOut('UPSTREAM_HEADERS_TIMEOUT', `${this.origin} sent no response headers within ${headersTimeoutMs} ms`);
-        }
-      } else if (this.idle.includes(conn) && now - conn.idleSince > idleMs) conn.destroy();
+      if (conn.busy && conn.sentAt > 0 && now - conn.sentAt > headersTimeoutMs && !conn.hasHead()) {
+        conn.timeOut('UPSTREAM_HEADERS_TIMEOUT', `${this.origin} sent no response headers within ${headersTimeoutMs} ms`);
+      }
     }
   }
 
