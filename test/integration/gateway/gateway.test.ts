@@ -5,7 +5,7 @@ import { createLogger, createMetricsRegistry } from '@berth/observability';
 import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { Gateway } from '../../../apps/gateway/src/gateway';
-import { Upstream, closeClientAgent, echo, publishRoute, removeRoute, request, routeEntry, sleep, startUpstream, waitFor } from './upstreams';
+import { Upstream, closeClientAgent, echo, publishRoute, removeRoute, request, routeEntry, sleep, startUpstream, testGatewayOptions, waitFor } from './upstreams';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const run = crypto.randomBytes(4).toString('hex');
@@ -37,21 +37,14 @@ beforeAll(async () => {
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   subscriber = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   gateway = new Gateway({
-    options: {
-      baseDomain: 'localhost',
+    options: testGatewayOptions({
       gatewayId: `gw-${run}`,
       keyPrefix: prefix,
       bullPrefix,
       holdTimeoutMs: HOLD_MS,
       retryAfterS: 7,
-      maxAttempts: 3,
-      retryBodyLimitBytes: 64 * 1024,
-      routesRefreshMs: 10_000,
       concurrencyReportMs: 200,
-      upstreamHeadersTimeoutMs: 30_000,
-      upstreamConnectTimeoutMs: 1000,
-      trustForwarded: false,
-    },
+    }),
     redis,
     subscriber,
     log: createLogger('gateway-test', 'silent'),

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { createLogger, createMetricsRegistry } from '@berth/observability';
 import Redis from 'ioredis';
 import { Gateway } from '../../../apps/gateway/src/gateway';
-import { Upstream, echo, publishRoute, routeEntry, startUpstream, waitFor } from './upstreams';
+import { Upstream, echo, publishRoute, routeEntry, startUpstream, testGatewayOptions, waitFor } from './upstreams';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const run = crypto.randomBytes(4).toString('hex');
@@ -28,23 +28,13 @@ beforeAll(async () => {
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   subscriber = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   gateway = new Gateway({
-    options: {
-      baseDomain: 'localhost',
+    options: testGatewayOptions({
       gatewayId: `gw-${run}`,
       keyPrefix: prefix,
       bullPrefix: `test-h1-bull-${run}`,
-      holdTimeoutMs: 1000,
-      retryAfterS: 1,
-      maxAttempts: 3,
-      retryBodyLimitBytes: 64 * 1024,
-      routesRefreshMs: 10_000,
-      concurrencyReportMs: 1000,
-      upstreamHeadersTimeoutMs: 30_000,
-      upstreamConnectTimeoutMs: 1000,
-      trustForwarded: false,
       clientHeadersTimeoutMs: 1500,
       clientKeepAliveTimeoutMs: 1500,
-    },
+    }),
     redis,
     subscriber,
     log: createLogger('gateway-h1-test', 'silent'),

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { RouteEndpoint, RouteEntry } from '@berth/contracts';
 import { routeKey } from '@berth/contracts';
 import type Redis from 'ioredis';
+import type { GatewayOptions } from '../../../apps/gateway/src/gateway';
 
 /** A loopback HTTP server standing in for one replica. */
 export interface Upstream {
@@ -121,4 +122,21 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** Options for a gateway under test on loopback: shared defaults, and the ones a test cares about. */
+export function testGatewayOptions(over: Pick<GatewayOptions, 'gatewayId' | 'keyPrefix' | 'bullPrefix'> & Partial<GatewayOptions>): GatewayOptions {
+  return {
+    baseDomain: 'localhost',
+    holdTimeoutMs: 1000,
+    retryAfterS: 1,
+    maxAttempts: 3,
+    retryBodyLimitBytes: 64 * 1024,
+    routesRefreshMs: 10_000,
+    concurrencyReportMs: 1000,
+    upstreamHeadersTimeoutMs: 30_000,
+    upstreamConnectTimeoutMs: 1000,
+    trustForwarded: false,
+    ...over,
+  };
 }
