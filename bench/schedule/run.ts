@@ -11,6 +11,7 @@
  */
 import { Command } from 'commander';
 import { HollowRuntime } from '@berth/runtime';
+import { DEFAULT_SPEC, type RevisionConfig } from '@berth/contracts';
 import { Harness, waitFor } from '../../test/integration/scheduler/helpers/harness';
 import { HollowImageProvider } from '../../apps/agent/src/image-provider';
 import { NodeAgent } from '../../apps/agent/src/node-agent';
@@ -90,7 +91,12 @@ async function main() {
           imageVersionId: (await h.prisma.client.imageVersion.findFirstOrThrow()).id,
           imageRef: '127.0.0.1:5000/berth-fixtures/web:v1',
           imageDigest: 'sha256:' + 'a'.repeat(64),
-          config: {},
+          config: {
+            ...DEFAULT_SPEC,
+            image: { reference: '127.0.0.1:5000/berth-fixtures/web:v1', digest: 'sha256:' + 'a'.repeat(64) },
+            resources: { cpuMillis: 100, memoryMiB: 128, pids: 100 },
+            scaling: { min: perService, max: perService, targetConcurrency: 100 },
+          } satisfies RevisionConfig,
           reason: 'CREATE',
           createdBy: 'bench',
         },

@@ -3,7 +3,9 @@ import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import {
   nodeQueueName,
+  parseNodeCommand,
   RedisKey,
+  ReplicaSpecSchema,
   type NodeCommandJob,
   type NodeEventsJob,
   type ReplicaReportJob,
@@ -137,7 +139,22 @@ export class NodeAgent {
   }
 
   private async handle(job: Job<NodeCommandJob>): Promise<void> {
-    const cmd = job.data;
+    let cmd: NodeCommandJob;
+    try {
+      // The command's one definition is in @berth/contracts: parse it, never guess.
+      cmd = parseNodeCommand(job.data);
+    } catch (err) {
+      const raw = job.data as { kind?: unknown; spec?: { replicaId?: unknown; generation?: unknown } };
+      const reason = (err as Error).message;
+      this.o.log.error({ jobId: job.id, err: reason }, 'refused a node command that does not match its contract');
+      if (raw?.kind === 'start-replica' && typeof raw.spec?.replicaId === 'string' && typeof raw.spec.generation === 'number') {
+        await this.send({
+          ...reportJob(this.o.nodeId, raw.spec.replicaId, raw.spec.generation, 'FAILED', { restartCount: 0, reason: `refused by the agent: ${reason}` }),
+          seq: this.nextSeq(),
+        });
+      }
+      return;
+    }
     switch (cmd.kind) {
       case 'start-replica':
         return this.startReplica(cmd.spec, job.timestamp);
@@ -253,7 +270,7 @@ export class NodeAgent {
       if (!raw) continue;
       let spec: ReplicaSpec;
       try {
-        spec = JSON.parse(raw) as ReplicaSpec;
+        spec = ReplicaSpecSchema.parse(JSON.parse(raw));
       } catch {
         await this.o.runtime.destroy(info.id).catch(() => undefined);
         continue;
@@ -327,7 +344,7 @@ export class NodeAgent {
     const job = reportJob(this.o.nodeId, e.spec.replicaId, e.generation, state as ReplicaReportJob['state'], d);
     if (state === 'RUNNING' || state === 'READY') {
       job.address = d.address ?? undefined;
-      job.port = d.port ?? e.spec.port;
+      job.port = d.port ?? e.spec.port ?? undefined;
     }
     job.seq = this.nextSeq();
     return this.send(job);
@@ -362,9 +379,11 @@ function reportJob(nodeId: string, replicaId: string, generation: number, state:
     generation,
     state,
     at: new Date().toISOString(),
-    exitCode: d.exitCode ?? null,
+    // Absent unless this report carries an exit: a later STOPPED must not erase the code an EXITED reported.
+    ...(d.exitCode !== undefined ? { exitCode: d.exitCode } : {}),
     reason: d.reason,
     restartCount: d.restartCount,
+    ...(d.completed ? { completed: true } : {}),
   };
 }
 
@@ -381,7 +400,7 @@ export function containerSpec(spec: ReplicaSpec, prepared: { rootfs: ContainerSp
     image: prepared.image,
     command: spec.command,
     env: spec.env,
-    port: spec.port,
+    port: spec.port ?? undefined,
     resources: spec.resources,
     hostname: spec.serviceName.slice(0, 63),
     readOnlyRootfs: spec.readOnlyRootfs,

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { contractComponents } from './common/validation/contract-schemas';
 import pinoHttp from 'pino-http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger, Registry } from '@berth/observability';
@@ -62,5 +63,6 @@ export function configureApp(app: INestApplication, config: ApiConfig, log: Logg
       .addGlobalParameters({ name: 'X-Berth-Project', in: 'header', required: false, description: 'project slug for login (JWT) callers' })
       .build(),
   );
+  doc.components = { ...doc.components, schemas: { ...(doc.components?.schemas ?? {}), ...(contractComponents() as Record<string, object>) } };
   SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs-json' });
 }

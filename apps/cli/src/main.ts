@@ -10,7 +10,8 @@
  * Human output on stdout (progress on stderr), colour only on a TTY; `--json` everywhere for scripts.
  * Exit codes: see errors.ts (ExitCode) and docs/cli.md.
  */
-import { Argument, Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { parseRestartPolicy, type ReplicaOut, type RestartPolicy, type ServiceDetail } from '@berth/contracts';
 import { ApiError, BerthClient } from './client';
 import { bashCompletion, type CommandSpec, zshCompletion } from './completion';
 import { CliConfig, configPath, readConfig, writeConfig } from './config';
@@ -284,7 +285,10 @@ program
     );
   });
 
-function replicaRows(replicas: any[]) {
+/** Replicas `ps` shows by default: every one but those Berth stopped (a replica whose own exit ended it stays, with its exit code). */
+const shownByDefault = (r: ReplicaOut) => r.state !== 'STOPPED' || r.completedAt !== null;
+
+function replicaRows(replicas: ReplicaOut[]) {
   return replicas.map((r) => ({
     replica: r.id.slice(0, 8),
     rev: r.revision,
@@ -303,14 +307,20 @@ program
   .description('service detail with its live replicas')
   .action(async (name: string) => {
     const c = client();
-    const [svc, replicas] = await Promise.all([c.request('GET', svcPath(name)), c.list(`${svcPath(name)}/replicas`)]);
+    const [svc, replicas] = await Promise.all([c.request<ServiceDetail>('GET', svcPath(name)), c.list<ReplicaOut>(`${svcPath(name)}/replicas`)]);
+    const spec = svc.spec;
+    const restart = spec.restartPolicy.policy === 'on-failure' && spec.restartPolicy.maxRetries > 0 ? `on-failure:${spec.restartPolicy.maxRetries}` : spec.restartPolicy.policy;
+    const hc = spec.healthCheck;
+    const health = hc ? `${hc.type}${hc.type === 'http' ? ` ${hc.path ?? '/'}` : ''} on port ${hc.port ?? spec.port} every ${hc.intervalMs} ms` : 'none (ready once running)';
     print({ ...svc, replicaList: replicas }, () =>
       [
-        `${out.bold(svc.name)}  ${svc.url}`,
+        `${out.bold(svc.name)}  ${svc.kind === 'worker' ? '(worker: no port, no URL)' : (svc.url ?? '')}`,
         `revision ${svc.activeRevision?.number ?? '-'} (${svc.activeRevision?.image ?? '-'} @ ${shortDigest(svc.activeRevision?.digest)}) ${paintState(out, svc.activeRevision?.status ?? '')}`,
-        `replicas: ${svc.replicas?.ready ?? 0}/${svc.desiredReplicas} ready · scaling ${svc.spec?.scaling?.min ?? '?'}..${svc.spec?.scaling?.max ?? '?'}`,
+        `replicas: ${svc.replicas.ready}/${svc.desiredReplicas} ready · scaling ${spec.scaling.min}..${spec.scaling.max}${svc.kind === 'worker' ? ' (not autoscaled)' : ` · target concurrency ${spec.scaling.targetConcurrency}`}`,
+        `port ${spec.port ?? 'none'} · restart ${restart} · health check ${health}`,
+        `resources ${spec.resources.cpuMillis}m CPU · ${spec.resources.memoryMiB} MiB · ${spec.resources.pids} pids · env ${Object.keys(spec.env).sort().join(', ') || '(none)'}`,
         '',
-        table(replicaRows(replicas.filter((r) => r.state !== 'STOPPED')), { paint: stateCell }),
+        table(replicaRows(replicas.filter(shownByDefault)), { paint: stateCell }),
       ].join('\n'),
     );
   });
@@ -318,10 +328,10 @@ program
 program
   .command('ps <service>')
   .description('replicas of a service: node, state, restarts, last exit, address')
-  .option('-a, --all', 'include stopped replicas')
+  .option('-a, --all', 'include replicas Berth stopped (replaced, scaled down)')
   .action(async (name: string, o) => {
-    const replicas = await client().list(`${svcPath(name)}/replicas`);
-    const shown = o.all ? replicas : replicas.filter((r) => r.state !== 'STOPPED');
+    const replicas = await client().list<ReplicaOut>(`${svcPath(name)}/replicas`);
+    const shown = o.all ? replicas : replicas.filter(shownByDefault);
     print(shown, () => table(replicaRows(shown), { paint: stateCell }));
   });
 
@@ -329,6 +339,7 @@ program
 function withConfigOptions(cmd: Command): Command {
   return cmd
     .option('--port <port>', 'port the app listens on ($PORT is set to it)', int('--port', 1))
+    .option('--no-port', 'a worker: serves no port, gets no URL, is ready once running and is scaled by --min/--max only')
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable; replaces the whole env map)', collect)
     .option('--command <arg>', 'command override, one argument per flag (repeatable)', collect)
     .option('--cpu <millicores>', 'CPU limit in millicores', int('--cpu', 1))
@@ -337,8 +348,12 @@ function withConfigOptions(cmd: Command): Command {
     .option('--max <n>', 'maximum replicas', int('--max', 1))
     .option('--concurrency <n>', 'target concurrent requests per replica (autoscaling)', int('--concurrency', 1))
     .addOption(new Option('--target <n>', 'same as --concurrency').argParser(int('--target', 1)).hideHelp())
-    .addOption(new Option('--restart <policy>', 'restart policy').choices(['no', 'always', 'on-failure']))
-    .option('--max-retries <n>', 'retries for --restart on-failure', int('--max-retries'))
+    .option('--restart <policy>', 'restart policy, as Docker: no | always | on-failure[:N] (N restarts in a row, then FAILED; 0 or none = no limit)', (v: string) => {
+      const p = parseRestartPolicy(v);
+      if (!p) throw new InvalidArgumentError('use no, always, on-failure or on-failure:N');
+      return p;
+    })
+    .option('--max-retries <n>', 'retries for --restart on-failure (same as on-failure:N)', int('--max-retries'))
     .option('--health-path <path>', 'HTTP readiness check path (default: TCP check)')
     .option('--detach', 'return as soon as the API accepted it; do not follow the rollout')
     .addOption(new Option('--wait', 'following is the default now; kept for old scripts').hideHelp())
@@ -347,14 +362,16 @@ function withConfigOptions(cmd: Command): Command {
 
 function configBody(o: Record<string, any>): Record<string, unknown> {
   const body: Record<string, unknown> = {};
-  if (o.port !== undefined) body.port = o.port;
+  if (o.port === false) body.port = null;
+  else if (o.port !== undefined && o.port !== true) body.port = o.port;
   if (o.env) body.env = parsePairs(o.env, '--env');
   if (o.command) body.command = o.command;
   if (o.cpu !== undefined || o.memory !== undefined) body.resources = { cpuMillis: o.cpu, memoryMiB: o.memory };
   const concurrency = o.concurrency ?? o.target;
   if (o.min !== undefined || o.max !== undefined || concurrency !== undefined) body.scaling = { min: o.min, max: o.max, targetConcurrency: concurrency };
-  if (o.maxRetries !== undefined && !o.restart) throw new UsageError('--max-retries goes with --restart on-failure');
-  if (o.restart) body.restartPolicy = { policy: o.restart, maxRetries: o.maxRetries };
+  const restart = o.restart as RestartPolicy | undefined;
+  if (o.maxRetries !== undefined && restart?.policy !== 'on-failure') throw new UsageError('--max-retries goes with --restart on-failure');
+  if (restart) body.restartPolicy = { policy: restart.policy, maxRetries: o.maxRetries ?? restart.maxRetries };
   if (o.healthPath) body.healthCheck = { type: 'http', path: o.healthPath };
   return body;
 }

@@ -2,3 +2,4 @@ export * from './states';
 export * from './queues';
 export * from './errors';
 export * from './routing';
+export * from './service-config';

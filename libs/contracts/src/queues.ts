@@ -9,6 +9,18 @@
  *   autoscale        scheduler (repeatable tick)
  */
 
+import { z } from 'zod';
+import {
+  CommandSchema,
+  ConfigContractError,
+  EnvSchema,
+  HealthCheckSchema,
+  PortSchema,
+  ResourcesSchema,
+  RestartPolicySchema,
+  zodIssues,
+} from './service-config';
+
 export const QueueName = {
   Reconcile: 'reconcile',
   NodeEvents: 'node-events',
@@ -54,39 +66,34 @@ export function reconcileJobOptions(serviceId: string) {
 
 // ---------------------------------------------------------------- scheduler → agent
 
-/** Everything an agent needs to run one replica; the agent never reads Postgres. */
-export interface ReplicaSpec {
-  replicaId: string;
-  serviceId: string;
-  projectSlug: string;
-  serviceName: string;
-  revisionId: string;
-  revisionNumber: number;
-  generation: number;
-  image: { reference: string; digest: string; registry: string; repository: string };
-  port: number;
-  env: Record<string, string>;
-  command: string[] | null;
-  resources: { cpuMillis: number; memoryMiB: number; pids: number };
-  restart: { policy: 'no' | 'always' | 'on-failure'; maxRetries: number };
-  healthCheck: HealthCheckSpec | null;
-  readOnlyRootfs?: boolean;
-  user?: string | null;
-}
+/**
+ * Everything an agent needs to run one replica; the agent never reads Postgres. Built by the
+ * scheduler from a parsed RevisionConfig (`RUN_FIELDS`), parsed by the agent with
+ * `parseNodeCommand` before it acts on it.
+ */
+export const ReplicaSpecSchema = z.strictObject({
+  replicaId: z.string().min(1),
+  serviceId: z.string().min(1),
+  projectSlug: z.string().min(1),
+  serviceName: z.string().min(1),
+  revisionId: z.string().min(1),
+  revisionNumber: z.int().min(1),
+  generation: z.int().min(0),
+  image: z.strictObject({ reference: z.string(), digest: z.string(), registry: z.string(), repository: z.string() }),
+  /** null: a worker; no $PORT, no route. */
+  port: PortSchema.nullable(),
+  env: EnvSchema,
+  command: CommandSchema.nullable(),
+  resources: ResourcesSchema,
+  restart: RestartPolicySchema,
+  healthCheck: HealthCheckSchema.nullable(),
+  readOnlyRootfs: z.boolean().optional(),
+  user: z.string().nullable().optional(),
+});
+export type ReplicaSpec = z.infer<typeof ReplicaSpecSchema>;
 
-export interface HealthCheckSpec {
-  type: 'http' | 'tcp';
-  path?: string;
-  intervalMs: number;
-  timeoutMs: number;
-  successThreshold: number;
-  failureThreshold: number;
-}
-
-export interface StartReplicaJob {
-  kind: 'start-replica';
-  spec: ReplicaSpec;
-}
+export const StartReplicaJobSchema = z.strictObject({ kind: z.literal('start-replica'), spec: ReplicaSpecSchema });
+export type StartReplicaJob = z.infer<typeof StartReplicaJobSchema>;
 
 export interface StopReplicaJob {
   kind: 'stop-replica';
@@ -108,6 +115,19 @@ export interface SyncNodeJob {
 }
 
 export type NodeCommandJob = StartReplicaJob | StopReplicaJob | SyncNodeJob;
+
+const NodeCommandJobSchema = z.discriminatedUnion('kind', [
+  StartReplicaJobSchema,
+  z.strictObject({ kind: z.literal('stop-replica'), replicaId: z.string().min(1), generation: z.int(), reason: z.string(), graceMs: z.int().min(0) }),
+  z.strictObject({ kind: z.literal('sync-node'), replicaIds: z.array(z.string()), listedAt: z.number().optional() }),
+]);
+
+/** What an agent does with a job from its node queue: parse it, never guess (ConfigContractError names what is off). */
+export function parseNodeCommand(data: unknown): NodeCommandJob {
+  const r = NodeCommandJobSchema.safeParse(data);
+  if (!r.success) throw new ConfigContractError('node command', zodIssues(r.error));
+  return r.data;
+}
 
 // ---------------------------------------------------------------- agent → scheduler
 
@@ -138,6 +158,8 @@ export interface ReplicaReportJob {
   exitCode?: number | null;
   reason?: string;
   restartCount?: number;
+  /** STOPPED/FAILED by the process's own exit, kept stopped by the restart policy (no / on-failure). */
+  completed?: boolean;
   /**
    * Increases with every report an agent sends (across agent restarts): the scheduler may process
    * reports concurrently, and drops one older than a report it already applied for the replica.

@@ -278,3 +278,65 @@ describe('plan: minimum ready time', () => {
     expect(p.stop.map((s) => s.replicaId)).toEqual([input.replicas[1]!.id]);
   });
 });
+
+describe('plan: restart policies keep what they stopped (Docker --restart)', () => {
+  const base = (policy: 'no' | 'on-failure' | 'always', replicas: ReplicaView[], status: RevisionView['status'] = 'ACTIVE'): PlanInput => ({
+    service: service({ desiredReplicas: 2 }),
+    revisions: [revision(1, { status, restartPolicy: policy })],
+    replicas,
+    nodes: nodes3(),
+  });
+
+  it('under "no", a replica that exited by itself keeps its slot: nothing is started again', () => {
+    const done = replica({ nodeId: 'id-a', state: 'STOPPED', completed: true });
+    const running = replica({ nodeId: 'id-b', state: 'READY' });
+    const p = plan(base('no', [done, running]), opts());
+    expect(p.create).toEqual([]);
+    expect(p.stop).toEqual([]);
+    expect(isEmptyPlan(p)).toBe(true);
+  });
+
+  it('under "on-failure", a replica FAILED after its retries is not replaced', () => {
+    const failed = replica({ nodeId: 'id-a', state: 'FAILED', completed: true, lastExitReason: 'exited with code 3; gave up after 2 restarts' });
+    const p = plan(base('on-failure', [failed, replica({ nodeId: 'id-b' })]), opts());
+    expect(p.create).toEqual([]);
+  });
+
+  it('under "always", the same replicas are replaced (a policy-stopped replica only exists after a permanent start error)', () => {
+    const done = replica({ nodeId: 'id-a', state: 'STOPPED', completed: true });
+    const p = plan(base('always', [done, replica({ nodeId: 'id-b' })]), opts());
+    expect(p.create).toHaveLength(1);
+  });
+
+  it('a replica Berth stopped (not completed) is replaced whatever the policy', () => {
+    const stopped = replica({ nodeId: 'id-a', state: 'STOPPED' });
+    const p = plan(base('no', [stopped, replica({ nodeId: 'id-b' })]), opts());
+    expect(p.create).toHaveLength(1);
+  });
+
+  it('a run-once revision whose replicas all exit 0 completes its rollout (ACTIVE) without restarting them', () => {
+    const input = base('no', [replica({ nodeId: 'id-a', state: 'STOPPED', completed: true }), replica({ nodeId: 'id-b', state: 'STOPPED', completed: true })], 'ROLLING_OUT');
+    const p = plan(input, opts());
+    expect(p.create).toEqual([]);
+    expect(p.revisions).toEqual([{ revisionId: 'rev1', from: 'ROLLING_OUT', to: 'ACTIVE', reason: null }]);
+  });
+
+  it('scaling up adds replicas beside the completed ones; scaling down below them stops the running ones', () => {
+    const done = replica({ nodeId: 'id-a', state: 'STOPPED', completed: true });
+    const up = plan({ ...base('no', [done, replica({ nodeId: 'id-b' })]), service: service({ desiredReplicas: 4 }) }, opts());
+    expect(up.create).toHaveLength(2);
+    const running = replica({ nodeId: 'id-b' });
+    const down = plan({ ...base('no', [done, running]), service: service({ desiredReplicas: 1 }) }, opts());
+    expect(down.stop.map((s) => s.replicaId)).toEqual([running.id]);
+  });
+
+  it('completed replicas of an older revision do not count for the new one', () => {
+    const input: PlanInput = {
+      service: service({ desiredReplicas: 1, activeRevisionId: 'rev2' }),
+      revisions: [revision(1, { status: 'ACTIVE', restartPolicy: 'no' }), revision(2, { status: 'PENDING', rolloutStartedAt: null, restartPolicy: 'no' })],
+      replicas: [replica({ revisionId: 'rev1', nodeId: 'id-a', state: 'STOPPED', completed: true })],
+      nodes: nodes3(),
+    };
+    expect(plan(input, opts()).create).toHaveLength(1);
+  });
+});

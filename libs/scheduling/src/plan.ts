@@ -153,7 +153,9 @@ export function plan(input: PlanInput, opts: PlanOptions): Plan {
 
   // 1. Replicas on nodes that are gone or DOWN are LOST; replacements follow below.
   const live: ReplicaView[] = [];
+  const completed: ReplicaView[] = [];
   for (const r of input.replicas) {
+    if (r.completed && (r.state === 'STOPPED' || r.state === 'FAILED')) completed.push(r);
     if (r.state === 'FAILED' || !isLive(r.state)) continue;
     if (REPLICA_ALLOCATED.includes(r.state)) {
       const node = r.nodeId ? nodeById.get(r.nodeId) : undefined;
@@ -244,8 +246,11 @@ export function plan(input: PlanInput, opts: PlanOptions): Plan {
     }
   }
 
-  // 5. Partition live replicas.
+  // 5. Partition live replicas. Under `no` / `on-failure` a replica that its policy left stopped
+  //    keeps its slot (Docker's exited container): it is neither replaced nor counted as missing.
   const onUsableNode = (r: ReplicaView) => r.nodeId === null || nodeById.get(r.nodeId)?.status === 'READY';
+  const settled = (target.restartPolicy ?? 'always') === 'always' ? [] : completed.filter((r) => r.revisionId === target!.id);
+  const settledOk = settled.filter((r) => r.state === 'STOPPED').length;
   const keepers = live.filter((r) => r.revisionId === target!.id && onUsableNode(r));
   const retiringOld = live.filter((r) => r.revisionId !== target!.id);
   const retiringDrain = live.filter((r) => r.revisionId === target!.id && !onUsableNode(r));
@@ -263,8 +268,9 @@ export function plan(input: PlanInput, opts: PlanOptions): Plan {
 
   // 6. Scale down: too many keepers.
   let kept = keepers;
-  if (keepers.length > desired) {
-    const extra = [...keepers].sort(stopPreference).slice(0, keepers.length - desired);
+  const room = Math.max(0, desired - settled.length);
+  if (keepers.length > room) {
+    const extra = [...keepers].sort(stopPreference).slice(0, keepers.length - room);
     for (const r of extra) stop(r, `scaled down to ${desired}`);
     kept = keepers.filter((r) => !stopping.has(r.id));
   }
@@ -294,8 +300,8 @@ export function plan(input: PlanInput, opts: PlanOptions): Plan {
   const stable = (r: ReplicaView) => r.state === 'READY' && (minReady <= 0 || r.readyAt == null || opts.now >= r.readyAt + minReady);
   for (const r of retiring.filter((x) => !stable(x)).sort(byAge)) stop(r, retireReason(r, target, revById, nodeById));
   const oldLeft = retiringOld.filter((r) => !stopping.has(r.id)).length;
-  const surgeRoom = desired + bounds.surge - kept.length - oldLeft;
-  const toStart = Math.max(0, Math.min(desired - kept.length, oldLeft > 0 ? surgeRoom : Infinity));
+  const surgeRoom = desired + bounds.surge - kept.length - settled.length - oldLeft;
+  const toStart = Math.max(0, Math.min(room - kept.length, oldLeft > 0 ? surgeRoom : Infinity));
   for (let i = 0; i < toStart; i++) {
     const res = placer.place(req);
     out.create.push({
@@ -330,8 +336,8 @@ export function plan(input: PlanInput, opts: PlanOptions): Plan {
     });
   }
 
-  // 8. Retire READY ones only while enough stay available.
-  const readyKept = kept.filter(available).length;
+  // 8. Retire READY ones only while enough stay available (a replica that finished cleanly counts: it did its job).
+  const readyKept = kept.filter(available).length + settledOk;
   const readyRetiring = retiring.filter((r) => r.state === 'READY' && !stopping.has(r.id));
   let budget = readyKept + readyRetiring.length - bounds.minAvailable;
   // Old revisions first (oldest first), then drained replicas.

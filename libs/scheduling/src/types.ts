@@ -50,6 +50,12 @@ export interface RevisionView {
   rolloutDeadlineMs?: number | null;
   /** Per-revision override of how long a replica must stay READY to count as available. */
   minReadyMs?: number | null;
+  /**
+   * The revision's restart policy. Under `no` and `on-failure` a replica whose process ended and
+   * that the policy left stopped (`ReplicaView.completed`) keeps its slot, as an exited Docker
+   * container does: it is not replaced. Absent: `always`.
+   */
+  restartPolicy?: 'no' | 'always' | 'on-failure';
 }
 
 export interface ReplicaView {
@@ -64,4 +70,6 @@ export interface ReplicaView {
   lastExitReason?: string | null;
   /** epoch ms of the last move to READY. */
   readyAt?: number | null;
+  /** STOPPED or FAILED by its own exit under its restart policy (not stopped by Berth). */
+  completed?: boolean;
 }

@@ -46,65 +46,20 @@ export type ReplicaState =
 export type RevisionStatus = 'PENDING' | 'ROLLING_OUT' | 'ACTIVE' | 'SUPERSEDED' | 'FAILED';
 export type NodeStatus = 'READY' | 'DRAINING' | 'DOWN';
 
-export interface RevisionSummary {
-  number: number;
-  image: string;
-  tag: string | null;
-  digest: string;
-  status: RevisionStatus;
-  reason: string;
-  createdAt: string;
-}
-
-export interface Revision extends RevisionSummary {
-  id: string;
-  statusReason: string | null;
-  config: Record<string, unknown>;
-  createdBy: string;
-  createdByTokenId: string | null;
-  sourceRevisionId: string | null;
-  activatedAt: string | null;
-  active: boolean;
-}
-
-export interface ServiceSummary {
-  id: string;
-  name: string;
-  project: string;
-  url: string;
-  generation: number;
-  desiredReplicas: number;
-  activeRevision: RevisionSummary | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface Scaling {
-  min: number;
-  max: number;
-  targetConcurrency: number;
-}
-
-export interface ServiceDetail extends ServiceSummary {
-  spec: { port: number; scaling: Scaling; [k: string]: unknown };
-  replicas: { desired: number; ready: number; byState: Partial<Record<ReplicaState, number>> };
-}
-
-export interface Replica {
-  id: string;
-  revision: number;
-  node: string | null;
-  state: ReplicaState;
-  restarts: number;
-  lastExit: { code: number | null; reason: string | null } | null;
-  pendingReason: string | null;
-  address: string | null;
-  port: number | null;
-  createdAt: string;
-  startedAt: string | null;
-  readyAt: string | null;
-  stoppedAt: string | null;
-}
+// Services, revisions and replicas: the API's response contract, one definition in libs/contracts.
+export type {
+  CreateServiceInput,
+  HealthCheckSpec,
+  ReplicaOut as Replica,
+  RestartPolicy,
+  RevisionConfig,
+  RevisionOut as Revision,
+  RevisionSummary,
+  Scaling,
+  ServiceDetail,
+  ServiceSpec,
+  ServiceSummary,
+} from '@berth/contracts';
 
 export interface ResolvedImage {
   reference: string;

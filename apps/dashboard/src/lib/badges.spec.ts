@@ -1,7 +1,7 @@
 import type { ReplicaState, RevisionStatus } from '../api/types';
 import { nodeTone, replicaTone, revisionTone, serviceState, stateLabel } from './badges';
 
-const rev = (status: RevisionStatus) => ({ number: 1, image: 'r/web:v1', tag: 'v1', digest: 'sha256:a', status, reason: 'DEPLOY', createdAt: '' });
+const rev = (status: RevisionStatus) => ({ number: 1, image: 'r/web:v1', tag: 'v1', digest: 'sha256:a', status, reason: 'DEPLOY' as const, createdAt: '' });
 
 describe('state badges', () => {
   it('maps every replica state to a tone', () => {

@@ -16,6 +16,7 @@ const replica = (revision: number, state: ReplicaState): Replica => ({
   startedAt: null,
   readyAt: null,
   stoppedAt: null,
+  completedAt: null,
 });
 const revision = (number: number, status: RevisionStatus, statusReason: string | null = null) =>
   ({ number, status, statusReason, config: {}, image: 'r/web:v1', tag: 'v1', digest: 'sha256:a', reason: 'DEPLOY', createdAt: '', id: `v${number}` }) as unknown as Revision;

@@ -69,10 +69,14 @@ export function ServicePage({ name }: { name: string }) {
       </div>
       <dl className="kv summary">
         <dt>URL</dt>
-        <dd>
-          <a href={service.url} target="_blank" rel="noreferrer">
-            {service.url}
-          </a>
+        <dd data-testid="service-url">
+          {service.url ? (
+            <a href={service.url} target="_blank" rel="noreferrer">
+              {service.url}
+            </a>
+          ) : (
+            'none: a worker serves no port'
+          )}
         </dd>
         <dt>Active revision</dt>
         <dd data-testid="active-revision">

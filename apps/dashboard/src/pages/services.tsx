@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import type { ServiceDetail, ServiceSummary } from '../api/types';
+import type { CreateServiceInput, RestartPolicy, ServiceDetail, ServiceSummary } from '../api/types';
 import { ImageResolver } from '../components/image-resolver';
 import { ErrorBox, Link, StateBadge } from '../components/ui';
 import { useApp } from '../context';
@@ -14,6 +14,10 @@ export function ServicesPage() {
   const now = useNow();
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState('');
+  const [port, setPort] = useState('8080');
+  const [worker, setWorker] = useState(false);
+  const [restart, setRestart] = useState<RestartPolicy['policy']>('always');
+  const [maxRetries, setMaxRetries] = useState('0');
   const h1 = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     document.title = `Services · ${project} · Berth`;
@@ -48,6 +52,7 @@ export function ServicesPage() {
             idPrefix="create"
             initial=""
             extraFields={
+              <>
               <label>
                 <span className="label-text">Name</span>
                 <input
@@ -59,10 +64,48 @@ export function ServicesPage() {
                   onChange={(e) => setName(e.target.value)}
                 />
               </label>
+              <label>
+                <span className="label-text">Port</span>
+                <input
+                  name="port"
+                  type="number"
+                  min={1}
+                  max={65535}
+                  required={!worker}
+                  disabled={worker}
+                  value={worker ? '' : port}
+                  onChange={(e) => setPort(e.target.value)}
+                />
+              </label>
+              <label className="check">
+                <input name="worker" type="checkbox" checked={worker} onChange={(e) => setWorker(e.target.checked)} />
+                <span className="label-text">Worker: serves no port (no URL, ready once running, not autoscaled)</span>
+              </label>
+              <label>
+                <span className="label-text">Restart policy</span>
+                <select name="restart" value={restart} onChange={(e) => setRestart(e.target.value as RestartPolicy['policy'])}>
+                  <option value="always">always</option>
+                  <option value="on-failure">on-failure</option>
+                  <option value="no">no</option>
+                </select>
+              </label>
+              {restart === 'on-failure' ? (
+                <label>
+                  <span className="label-text">Max retries (0 = no limit)</span>
+                  <input name="maxRetries" type="number" min={0} max={1000} value={maxRetries} onChange={(e) => setMaxRetries(e.target.value)} />
+                </label>
+              ) : null}
+            </>
             }
             confirmLabel={(r) => `Create ${name || 'service'} with ${shortDigest(r.digest)}`}
             onConfirm={async (r) => {
-              await api.post('/v1/services', { name, image: pinnedReference(r.reference, r.digest) });
+              const body: CreateServiceInput = {
+                name,
+                image: pinnedReference(r.reference, r.digest),
+                port: worker ? null : Number(port),
+                restartPolicy: { policy: restart, maxRetries: restart === 'on-failure' ? Number(maxRetries) : 0 },
+              };
+              await api.post('/v1/services', body);
               setCreating(false);
               navigate({ page: 'service', name });
             }}
@@ -110,9 +153,13 @@ export function ServicesPage() {
                       {s.replicas.ready}/{s.replicas.desired} ready
                     </td>
                     <td>
-                      <a href={s.url} target="_blank" rel="noreferrer" className="url">
-                        {s.url.replace(/^https?:\/\//, '')}
-                      </a>
+                      {s.url ? (
+                        <a href={s.url} target="_blank" rel="noreferrer" className="url">
+                          {s.url.replace(/^https?:\/\//, '')}
+                        </a>
+                      ) : (
+                        <span className="muted">worker</span>
+                      )}
                     </td>
                     <td>
                       <time dateTime={s.activeRevision?.createdAt}>{formatAgo(s.activeRevision?.createdAt, now)}</time>

@@ -108,6 +108,7 @@ export class NodeEventsService {
       exitCode: job.exitCode,
       reason: job.reason,
       restartCount: job.restartCount,
+      completed: job.completed,
     });
     if (!out.applied) {
       if (out.why !== 'same') this.log.debug({ replicaId: job.replicaId, state: job.state, why: out.why }, 'report ignored');

@@ -74,7 +74,9 @@ export class BatchStore {
         SELECT r.* FROM "Replica" r
         WHERE r."serviceId" = ANY(${ids}::uuid[])
           AND (r.state::text = ANY(${LIVE_STATES}::text[])
-               OR (r.state = 'FAILED' AND EXISTS (SELECT 1 FROM "Revision" v WHERE v.id = r."revisionId" AND v.status = 'ROLLING_OUT')))
+               OR (r.state = 'FAILED' AND EXISTS (SELECT 1 FROM "Revision" v WHERE v.id = r."revisionId" AND v.status = 'ROLLING_OUT'))
+               -- replicas of the active revision that their restart policy left stopped keep their slot
+               OR (r."completedAt" IS NOT NULL AND EXISTS (SELECT 1 FROM "Service" cs WHERE cs.id = r."serviceId" AND cs."activeRevisionId" = r."revisionId")))
         ORDER BY r."createdAt" ASC, r.id ASC`),
     ]);
     const out = new Map<string, ServiceState>();

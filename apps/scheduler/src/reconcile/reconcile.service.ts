@@ -7,7 +7,7 @@ import type { SchedulerQueues } from '../queues';
 import type { RoutePublisher } from '../routing/route-publisher';
 import type { NodeCommandBatch, ReplicaCommand } from './node-command-batch';
 import type { NodeSnapshotCache } from './node-snapshot.cache';
-import { replicaSpec, toNodeView, toReplicaView, toRevisionView, toServiceView } from './replica-spec';
+import { replicaSpec, revisionConfig, toNodeView, toReplicaView, toRevisionView, toServiceView } from './replica-spec';
 
 export interface ReconcileOptions {
   rolloutDeadlineMs: number;
@@ -223,7 +223,7 @@ export class ReconcileService {
     const p = plan(
       {
         service: toServiceView(state.service, target),
-        revisions: state.revisions.map((r) => toRevisionView(r, state.service)),
+        revisions: state.revisions.map(toRevisionView),
         replicas: state.replicas.map(toReplicaView),
         nodes: nodeViews,
         nodeIndex: 'views' in fleet ? fleet.byId : undefined,
@@ -269,11 +269,7 @@ export class ReconcileService {
 
   private toWrite(p: Plan, state: ServiceState, now: number): PlanWrite {
     const svc = state.service;
-    const revisionPort = (revisionId: string) => {
-      const rev = state.revisions.find((r) => r.id === revisionId);
-      const c = rev?.config as { port?: unknown } | null;
-      return typeof c?.port === 'number' ? c.port : svc.port;
-    };
+    const revisionPort = (revisionId: string) => revisionConfig(state.revisions.find((r) => r.id === revisionId)!).port;
     return {
       serviceId: svc.id,
       projectId: svc.projectId,

@@ -1,53 +1,30 @@
-import type { HealthCheckSpec, ReplicaSpec } from '@berth/contracts';
+import { parseRevisionConfig, type ReplicaSpec, type RevisionConfig } from '@berth/contracts';
 import type { NodeView, ReplicaView, RevisionView, ServiceView } from '@berth/scheduling';
 import type { NodeWithAllocation, RevisionRow, ServiceState } from '../db';
 
 /**
  * Translation between database rows and the pure scheduler's views, and the ReplicaSpec an agent
- * receives. A revision's config snapshot wins over the service's current columns for everything
- * that defines what runs (the service row may already hold the next deploy's settings).
+ * receives. What runs comes from the revision's config, parsed against its contract
+ * (`RevisionConfigSchema`): nothing here guesses a field name or falls back to the service's
+ * columns (which may already hold the next deploy's settings). A config that does not parse throws
+ * a ConfigContractError naming the fields; the reconcile fails loudly rather than run a guess.
  */
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
-const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
 const strMap = (v: unknown): Record<string, string> =>
   Object.fromEntries(Object.entries(obj(v)).filter(([, x]) => typeof x === 'string') as [string, string][]);
 
-export interface RunConfig {
-  port: number;
-  env: Record<string, string>;
-  command: string[] | null;
-  resources: { cpuMillis: number; memoryMiB: number; pids: number };
-  restart: ReplicaSpec['restart'];
-  healthCheck: HealthCheckSpec | null;
-  rolloutDeadlineMs: number | null;
-  minReadyMs: number | null;
-}
+/** Revisions are immutable: each config is parsed once per process (bounded). */
+const parsed = new Map<string, RevisionConfig>();
+const PARSED_MAX = 20_000;
 
-export function runConfig(service: ServiceState['service'], revision: RevisionRow | undefined): RunConfig {
-  const c = obj(revision?.config);
-  const res = obj(c.resources);
-  const restart = obj(c.restart);
-  const policy = String(restart.policy ?? c.restartPolicy ?? service.restartPolicy).toLowerCase().replace('_', '-');
-  const command = Array.isArray(c.command) ? (c.command as string[]) : Array.isArray(service.command) ? (service.command as string[]) : null;
-  const hc = c.healthCheck !== undefined ? c.healthCheck : service.healthCheck;
-  return {
-    port: num(c.port, service.port),
-    env: { ...strMap(c.env !== undefined ? c.env : service.env) },
-    command,
-    resources: {
-      cpuMillis: num(res.cpuMillis ?? c.cpuMillis, service.cpuMillis),
-      memoryMiB: num(res.memoryMiB ?? c.memoryMiB, service.memoryMiB),
-      pids: num(res.pids ?? c.pidsLimit, service.pidsLimit),
-    },
-    restart: {
-      policy: policy === 'no' || policy === 'on-failure' ? policy : 'always',
-      maxRetries: num(restart.maxRetries ?? c.restartMaxRetries, service.restartMaxRetries),
-    },
-    healthCheck: hc && typeof hc === 'object' ? (hc as HealthCheckSpec) : null,
-    rolloutDeadlineMs: typeof c.rolloutDeadlineMs === 'number' ? c.rolloutDeadlineMs : null,
-    minReadyMs: typeof c.minReadyMs === 'number' ? c.minReadyMs : null,
-  };
+export function revisionConfig(r: Pick<RevisionRow, 'id' | 'number' | 'config'>): RevisionConfig {
+  const hit = parsed.get(r.id);
+  if (hit) return hit;
+  const c = parseRevisionConfig(r.config, `revision ${r.number} (${r.id}) config`);
+  if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value!);
+  parsed.set(r.id, c);
+  return c;
 }
 
 export function toServiceView(s: ServiceState['service'], target: RevisionRow | undefined): ServiceView {
@@ -60,19 +37,20 @@ export function toServiceView(s: ServiceState['service'], target: RevisionRow | 
     maxUnavailable: s.maxUnavailable,
     placement: s.placement,
     constraints: strMap(s.constraints),
-    resources: runConfig(s, target).resources,
+    resources: target ? revisionConfig(target).resources : { cpuMillis: s.cpuMillis, memoryMiB: s.memoryMiB, pids: s.pidsLimit },
   };
 }
 
-export function toRevisionView(r: RevisionRow, service: ServiceState['service']): RevisionView {
+export function toRevisionView(r: RevisionRow): RevisionView {
   return {
     id: r.id,
     number: r.number,
     status: r.status,
     imageDigest: r.imageDigest,
     rolloutStartedAt: r.rolloutStartedAt ? r.rolloutStartedAt.getTime() : null,
-    rolloutDeadlineMs: runConfig(service, r).rolloutDeadlineMs,
-    minReadyMs: runConfig(service, r).minReadyMs,
+    rolloutDeadlineMs: null,
+    minReadyMs: null,
+    restartPolicy: revisionConfig(r).restartPolicy.policy,
   };
 }
 
@@ -87,6 +65,7 @@ export function toReplicaView(r: ServiceState['replicas'][number]): ReplicaView 
     pendingReason: r.pendingReason,
     lastExitReason: r.lastExitReason,
     readyAt: r.readyAt ? r.readyAt.getTime() : null,
+    completed: r.completedAt !== null,
   };
 }
 
@@ -107,7 +86,7 @@ export function replicaSpec(
   revision: RevisionRow,
   replica: { id: string; generation: number },
 ): ReplicaSpec {
-  const rc = runConfig(service, revision);
+  const rc = revisionConfig(revision);
   return {
     replicaId: replica.id,
     serviceId: service.id,
@@ -126,7 +105,7 @@ export function replicaSpec(
     env: rc.env,
     command: rc.command,
     resources: rc.resources,
-    restart: rc.restart,
+    restart: rc.restartPolicy,
     healthCheck: rc.healthCheck,
   };
 }

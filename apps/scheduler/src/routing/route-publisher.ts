@@ -76,7 +76,8 @@ export class RoutePublisher {
     for (const s of services) {
       const field = routeKey(s.project.slug, s.name);
       const mine = byService.get(s.id) ?? [];
-      if (s.deletedAt && mine.length === 0) {
+      // A deleted service once its replicas are gone, and a worker (no port) always, have no route.
+      if ((s.deletedAt && mine.length === 0) || s.port === null) {
         if ((await this.redis.hdel(RedisKey.routes, field)) > 0) await this.redis.publish(RedisKey.routesChannel, field);
         continue;
       }

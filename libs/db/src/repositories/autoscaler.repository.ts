@@ -25,11 +25,11 @@ export interface ScaleWrite {
 export class AutoscalerRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** Live services that have something to run (an active revision). */
+  /** Live services that have something to run (an active revision) and serve a port: a worker is scaled by min/max only. */
   async listAutoscaled(): Promise<AutoscaledService[]> {
     const db = this.prisma.client;
     const services = await db.service.findMany({
-      where: { deletedAt: null, activeRevisionId: { not: null } },
+      where: { deletedAt: null, activeRevisionId: { not: null }, port: { not: null } },
       select: { id: true, projectId: true, minScale: true, maxScale: true, targetConcurrency: true, desiredReplicas: true },
     });
     if (services.length === 0) return [];
@@ -44,7 +44,7 @@ export class AutoscalerRepository {
 
   async findForWake(serviceId: string): Promise<AutoscaledService | null> {
     const s = await this.prisma.client.service.findFirst({
-      where: { id: serviceId, deletedAt: null, activeRevisionId: { not: null } },
+      where: { id: serviceId, deletedAt: null, activeRevisionId: { not: null }, port: { not: null } },
       select: { id: true, projectId: true, minScale: true, maxScale: true, targetConcurrency: true, desiredReplicas: true },
     });
     if (!s) return null;

@@ -15,6 +15,8 @@ export interface ReplicaReport {
   exitCode?: number | null;
   reason?: string | null;
   restartCount?: number | null;
+  /** The replica ended by itself and its restart policy keeps it stopped. */
+  completed?: boolean;
 }
 
 export type ReportOutcome =
@@ -74,6 +76,7 @@ export class ReplicaRepository {
     if (r.state === 'RUNNING') data.startedAt = r.at;
     if (r.state === 'READY') data.readyAt = r.receivedAt ?? r.at;
     if (r.state === 'STOPPED') data.stoppedAt = r.at;
+    if (r.completed && (r.state === 'STOPPED' || r.state === 'FAILED')) data.completedAt = r.at;
     if (r.state === 'EXITED' || r.state === 'FAILED' || r.state === 'BACKOFF' || r.state === 'STOPPED') {
       if (r.exitCode !== undefined) data.lastExitCode = r.exitCode;
       if (r.reason) data.lastExitReason = r.reason;

@@ -48,7 +48,7 @@ export interface PlanWrite {
   /** Service.generation the plan was computed from. */
   expectedGeneration: number;
   now: Date;
-  creates: { id: string; revisionId: string; nodeId: string | null; pendingReason: string | null; port: number }[];
+  creates: { id: string; revisionId: string; nodeId: string | null; pendingReason: string | null; port: number | null }[];
   places: { id: string; generation: number; nodeId: string }[];
   pendingReasons: { id: string; generation: number; reason: string }[];
   stops: { id: string; generation: number; to: 'STOPPING' | 'STOPPED'; reason: string }[];
@@ -76,7 +76,9 @@ export class SchedulerRepository {
         SELECT r.* FROM "Replica" r
         WHERE r."serviceId" = ${serviceId}::uuid
           AND (r.state::text = ANY(${LIVE_STATES}::text[])
-               OR (r.state = 'FAILED' AND EXISTS (SELECT 1 FROM "Revision" v WHERE v.id = r."revisionId" AND v.status = 'ROLLING_OUT')))
+               OR (r.state = 'FAILED' AND EXISTS (SELECT 1 FROM "Revision" v WHERE v.id = r."revisionId" AND v.status = 'ROLLING_OUT'))
+               -- replicas of the active revision that their restart policy left stopped keep their slot
+               OR (r."completedAt" IS NOT NULL AND EXISTS (SELECT 1 FROM "Service" cs WHERE cs.id = r."serviceId" AND cs."activeRevisionId" = r."revisionId")))
         ORDER BY r."createdAt" ASC, r.id ASC`,
     ]);
     if (!service) return null;
@@ -266,6 +268,7 @@ export class SchedulerRepository {
         id: true,
         name: true,
         deletedAt: true,
+        port: true,
         minScale: true,
         maxScale: true,
         targetConcurrency: true,

@@ -34,6 +34,7 @@ export function validateHealthCheck(c: HealthCheckSpec): void {
   for (const k of ['intervalMs', 'timeoutMs', 'successThreshold', 'failureThreshold'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`health check ${k} must be a positive integer, got ${c[k]}`);
   }
+  if (c.port !== undefined && (!Number.isInteger(c.port) || c.port < 1 || c.port > 65535)) throw new Error(`health check port must be 1..65535, got ${c.port}`);
   if (c.type === 'http' && c.path !== undefined && !c.path.startsWith('/')) throw new Error(`health check path must start with "/", got ${c.path}`);
 }
 

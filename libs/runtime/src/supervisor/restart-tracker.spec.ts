@@ -55,8 +55,11 @@ describe('RestartTracker', () => {
     expect(tracker('on-failure').run(10, exit(0)).action).toBe('none');
   });
 
-  it('on-failure:0 fails on the first failure', () => {
-    expect(tracker('on-failure', 0).run(10, exit(1)).action).toBe('fail');
+  it('on-failure with maxRetries 0 restarts failures without limit (Docker: plain on-failure), and stops on a clean exit', () => {
+    const { run } = tracker('on-failure', 0);
+    const actions = Array.from({ length: 20 }, () => run(10, exit(1)).action);
+    expect(actions.every((a) => a === 'restart' || a === 'backoff')).toBe(true);
+    expect(run(10, exit(0)).action).toBe('none');
   });
 
   it('always: restarts clean exits too, without limit, delay capped at maxDelayMs', () => {

@@ -6,7 +6,8 @@
  * Policies
  * - `no`: never restart. A clean exit (code 0) → `none`, anything else → `fail`.
  * - `on-failure`: restart after a failure (non-zero exit, OOM kill, failed health check, start
- *   error) up to `maxRetries` consecutive restarts, then `fail`; a clean exit → `none`.
+ *   error) up to `maxRetries` consecutive restarts (0: without limit, as Docker's plain
+ *   `on-failure`), then `fail`; a clean exit → `none`.
  * - `always`: restart after any exit, without limit (`maxRetries` is ignored).
  * A start error that cannot get better (bad spec, missing executable) → `fail` at once; a run we
  * killed ourselves (stop) → `none`.
@@ -141,7 +142,7 @@ export class RestartTracker {
         return failed ? { action: 'fail', delayMs: 0, reason: `${reason}; restart policy "no"` } : { action: 'none', delayMs: 0, reason };
       case 'on-failure':
         if (!failed) return { action: 'none', delayMs: 0, reason };
-        if (this.consecutive >= this.policy.maxRetries) {
+        if (this.policy.maxRetries > 0 && this.consecutive >= this.policy.maxRetries) {
           return { action: 'fail', delayMs: 0, reason: `${reason}; gave up after ${this.consecutive} restarts (on-failure:${this.policy.maxRetries})` };
         }
         return this.restartDecision(reason);

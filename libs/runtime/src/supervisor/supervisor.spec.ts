@@ -45,6 +45,27 @@ async function stopAdvancing(sup: ReplicaSupervisor, clock: ManualClock, reason?
 }
 
 describe('ReplicaSupervisor', () => {
+  it('restart "no": a clean exit ends STOPPED, marked completed with its exit code; a stop request is not "completed"', async () => {
+    const { sup, clock, reports, states } = setup({ behavior: { exit: { afterMs: 100, code: 0 } }, restart: { policy: 'no', maxRetries: 0 } });
+    await sup.start();
+    await clock.advance(1000);
+    expect(states()).toEqual(['STARTING', 'RUNNING', 'READY', 'EXITED', 'STOPPED']);
+    expect(reports.at(-1)!.d).toMatchObject({ completed: true, exitCode: 0 });
+    const other = setup({ behavior: {}, restart: { policy: 'no', maxRetries: 0 } });
+    await other.sup.start();
+    await stopAdvancing(other.sup, other.clock);
+    expect(other.reports.at(-1)!.state).toBe('STOPPED');
+    expect(other.reports.at(-1)!.d.completed).toBeUndefined();
+  });
+
+  it('restart "no": a failing exit ends FAILED with its exit code, never restarted', async () => {
+    const { sup, clock, reports, states } = setup({ behavior: { exit: { afterMs: 100, code: 3 } }, restart: { policy: 'no', maxRetries: 0 } });
+    await sup.start();
+    await clock.advance(60_000);
+    expect(states()).toEqual(['STARTING', 'RUNNING', 'READY', 'EXITED', 'FAILED']);
+    expect(reports.at(-1)!.d).toMatchObject({ completed: true, exitCode: 3 });
+  });
+
   it('STARTING → RUNNING → READY at once without a health check, reporting the address', async () => {
     const { sup, reports, states } = setup({ behavior: {}, restart: { policy: 'always', maxRetries: 0 } });
     await sup.start();

@@ -30,6 +30,8 @@ export interface ReplicaReportDetails {
   oomKilled?: boolean;
   delayMs?: number;
   reason?: string;
+  /** STOPPED/FAILED because the process ended and the restart policy keeps it stopped (not a stop request). */
+  completed?: boolean;
 }
 
 export interface SupervisorOptions {
@@ -39,8 +41,8 @@ export interface SupervisorOptions {
   restart: RestartPolicy;
   backoff?: Partial<BackoffOptions>;
   healthCheck: HealthCheckSpec | null;
-  /** Port probed by the health check. */
-  port: number;
+  /** The replica's serving port (reported with RUNNING/READY); null for a worker. Probed unless the check names its own port. */
+  port: number | null;
   dialer: ProbeDialer;
   report: (state: ReplicaState, details: ReplicaReportDetails) => void;
   clock?: Clock;
@@ -58,6 +60,7 @@ export class ReplicaSupervisor {
   private readonly clock: Clock;
   private containerId: string | null = null;
   private handle: ContainerHandle | null = null;
+  private lastExit: ExitResult | null = null;
   private prober: HealthProber | null = null;
   private backoffTimer: TimerId | null = null;
   private stopping = false;
@@ -102,7 +105,7 @@ export class ReplicaSupervisor {
       await this.onExit(info.exit);
       return;
     }
-    this.transition('RUNNING', { address: handle.address, port: this.o.port, pid: handle.pid, reason: 'adopted after agent restart' });
+    this.transition('RUNNING', { address: handle.address, port: this.o.port ?? undefined, pid: handle.pid, reason: 'adopted after agent restart' });
     this.afterRunning(handle);
   }
 
@@ -136,6 +139,7 @@ export class ReplicaSupervisor {
       if (this.stopping) return;
       const err = e as Error & { recoverable?: boolean };
       this.tracker.setStartError({ message: err.message, recoverable: err.recoverable ?? true });
+      this.lastExit = null;
       this.transition('EXITED', { reason: `start failed: ${err.message}` });
       await this.applyDecision();
       return;
@@ -143,7 +147,7 @@ export class ReplicaSupervisor {
     this.handle = handle;
     this.tracker.setStarted();
     if (this.stopping) return;
-    this.transition('RUNNING', { address: handle.address, port: this.o.port, pid: handle.pid });
+    this.transition('RUNNING', { address: handle.address, port: this.o.port ?? undefined, pid: handle.pid });
     this.afterRunning(handle);
   }
 
@@ -156,20 +160,20 @@ export class ReplicaSupervisor {
       () => undefined, // destroyed under us: stop() owns that path
     );
     if (!this.o.healthCheck) {
-      this.transition('READY', { address: handle.address, port: this.o.port, pid: handle.pid });
+      this.transition('READY', { address: handle.address, port: this.o.port ?? undefined, pid: handle.pid });
       return;
     }
     this.prober = new HealthProber({
       check: this.o.healthCheck,
       host: handle.address ?? '127.0.0.1',
-      port: this.o.port,
+      port: this.o.healthCheck.port ?? this.o.port ?? 0,
       dialer: this.o.dialer,
       clock: this.clock,
       startupTimeoutMs: this.o.startupTimeoutMs,
       onEvent: (e) => {
         if (this.stopping || this.handle !== handle) return;
         if (e.type === 'ready') {
-          this.transition('READY', { address: handle.address, port: this.o.port, pid: handle.pid });
+          this.transition('READY', { address: handle.address, port: this.o.port ?? undefined, pid: handle.pid });
         } else {
           this.tracker.setHealthFailure(e.reason);
           if (this.state === 'READY') this.transition('RUNNING', { reason: `unhealthy: ${e.reason}` });
@@ -187,6 +191,7 @@ export class ReplicaSupervisor {
     this.prober = null;
     this.handle = null;
     this.tracker.setExitResult(exit);
+    this.lastExit = exit;
     this.transition('EXITED', { exitCode: exit.code, signal: exit.signal, oomKilled: exit.oomKilled, reason: describeExit(exit) });
     await this.applyDecision();
   }
@@ -207,11 +212,16 @@ export class ReplicaSupervisor {
         }, d.delayMs);
         return;
       case 'fail':
-        this.finish('FAILED', { reason: d.reason });
+      case 'none': {
+        // The policy keeps it stopped: say so, with the exit that ended it (the scheduler leaves its slot be).
+        const exit = this.lastExit;
+        this.finish(d.action === 'fail' ? 'FAILED' : 'STOPPED', {
+          reason: d.reason,
+          completed: true,
+          ...(exit ? { exitCode: exit.code, signal: exit.signal, oomKilled: exit.oomKilled } : {}),
+        });
         return;
-      case 'none':
-        this.finish('STOPPED', { reason: d.reason });
-        return;
+      }
     }
   }
 

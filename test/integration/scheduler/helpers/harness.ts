@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import pino from 'pino';
-import { QueueName, type NodeEventsJob, type ReplicaState } from '@berth/contracts';
+import { DEFAULT_SPEC, parseRevisionConfig, QueueName, type NodeEventsJob, type ReplicaState, type RevisionConfig } from '@berth/contracts';
 import { PrismaService } from '@berth/db';
 import { HollowRuntime, type ContainerRuntime } from '@berth/runtime';
 import { killableRuntime } from './killable-runtime';
@@ -201,20 +201,37 @@ export class Harness {
     return { port: 8080, env, cpuMillis: 100, memoryMiB: 128, pidsLimit: 100, minScale: replicas, maxScale: replicas, desiredReplicas: replicas, ...extra };
   }
 
-  private revision(env: Record<string, string>, tag: string) {
+  /** A revision config (the contract's shape) for service columns as `fields` makes them. */
+  private config(f: Record<string, unknown>, tag: string): RevisionConfig {
+    return parseRevisionConfig({
+      ...DEFAULT_SPEC,
+      image: { reference: `127.0.0.1:5000/berth-fixtures/web:${tag}`, digest: 'sha256:' + 'a'.repeat(64) },
+      port: f.port,
+      env: f.env,
+      resources: { cpuMillis: f.cpuMillis, memoryMiB: f.memoryMiB, pids: f.pidsLimit },
+      scaling: { min: f.minScale, max: Math.max(1, f.maxScale as number), targetConcurrency: 100 },
+      ...(f.restart ? { restartPolicy: f.restart } : {}),
+      ...(f.healthCheck !== undefined ? { healthCheck: f.healthCheck } : {}),
+    });
+  }
+
+  private revision(config: RevisionConfig, tag: string) {
     return {
       imageVersionId: this.imageVersionId,
       imageRef: `127.0.0.1:5000/berth-fixtures/web:${tag}`,
       imageDigest: 'sha256:' + 'a'.repeat(64),
-      config: { env },
+      config,
       reason: 'DEPLOY' as const,
       createdBy: 'system',
     };
   }
 
+  /** `extra` sets service columns (memoryMiB, ...) and, as `restart` / `healthCheck`, the revision's policy and check. */
   async createService(name: string, replicas: number, env: Record<string, string> = {}, extra: Record<string, unknown> = {}) {
-    const { service } = await this.services.createWithRevision(this.projectId, name, this.fields(replicas, env, extra) as never, {
-      ...this.revision(env, 'v1'),
+    const f = this.fields(replicas, env, extra);
+    const { restart: _r, healthCheck: _h, ...columns } = f as Record<string, unknown>;
+    const { service } = await this.services.createWithRevision(this.projectId, name, columns as never, {
+      ...this.revision(this.config(f, 'v1'), 'v1'),
       reason: 'CREATE',
     });
     await this.queues.enqueueReconcile(service.id, 'create');
@@ -222,7 +239,9 @@ export class Harness {
   }
 
   async deploy(serviceId: string, env: Record<string, string>, tag = 'v2') {
-    const { revision } = await this.services.appendRevision(serviceId, { env } as never, this.revision(env, tag));
+    const row = await this.prisma.client.service.findUniqueOrThrow({ where: { id: serviceId } });
+    const config = this.config({ ...row, env }, tag);
+    const { revision } = await this.services.appendRevision(serviceId, { env } as never, this.revision(config, tag));
     await this.queues.enqueueReconcile(serviceId, 'deploy');
     return revision;
   }

@@ -5,7 +5,10 @@ import { DomainError, ErrorCode } from '@berth/contracts';
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
 import type { ProjectContext } from '../../auth/principal';
 import { PageQuery, pageRequest } from '../../common/pagination/pagination';
-import { CreateServiceInput, DeployInput, DiffQuery, LogsQuery, PatchServiceInput, RollbackInput, ScaleInput } from '../inputs/service.inputs';
+import { CreateServiceInputSchema, ServiceConfigInputSchema, type CreateServiceInput, type ServiceConfigInput } from '@berth/contracts';
+import { ApiContractResponse } from '../../common/validation/contract-schemas';
+import { ApiContractBody, ContractBody } from '../../common/validation/zod-body';
+import { DeployInput, DiffQuery, LogsQuery, RollbackInput, ScaleInput } from '../inputs/service.inputs';
 import { LogsService } from '../services/logs.service';
 import { ServicesService } from '../services/services.service';
 
@@ -25,12 +28,15 @@ export class ServicesController {
   @Post()
   @ProjectRole('deployer')
   @ApiOperation({ summary: 'Create a service: resolves the image (pins its digest) and creates revision 1' })
-  create(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @Body() body: CreateServiceInput) {
+  @ApiContractBody(CreateServiceInputSchema)
+  @ApiContractResponse('ServiceDetail', { status: 201 })
+  create(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @ContractBody(CreateServiceInputSchema) body: CreateServiceInput) {
     return this.svc.create(p, a, body);
   }
 
   @Get()
   @ProjectRole('viewer')
+  @ApiContractResponse('ServiceSummary', { list: true })
   list(@CurrentProject() p: ProjectContext, @Query() q: PageQuery) {
     return this.svc.list(p, pageRequest(q));
   }
@@ -38,6 +44,7 @@ export class ServicesController {
   @Get(':name')
   @ProjectRole('viewer')
   @ApiOperation({ summary: 'Service detail: desired/ready replicas, active revision, URL' })
+  @ApiContractResponse('ServiceDetail')
   get(@CurrentProject() p: ProjectContext, @Param('name') name: string) {
     return this.svc.detail(p, name);
   }
@@ -45,7 +52,13 @@ export class ServicesController {
   @Patch(':name')
   @ProjectRole('deployer')
   @ApiOperation({ summary: 'Change configuration; a new revision only when what runs changes' })
-  patch(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @Param('name') name: string, @Body() body: PatchServiceInput) {
+  @ApiContractBody(ServiceConfigInputSchema)
+  patch(
+    @CurrentProject() p: ProjectContext,
+    @CurrentActor() a: Actor,
+    @Param('name') name: string,
+    @ContractBody(ServiceConfigInputSchema) body: ServiceConfigInput,
+  ) {
     return this.svc.patch(p, a, name, body);
   }
 
@@ -79,6 +92,7 @@ export class ServicesController {
 
   @Get(':name/revisions')
   @ProjectRole('viewer')
+  @ApiContractResponse('Revision', { list: true })
   revisions(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: PageQuery) {
     return this.svc.listRevisions(p, name, pageRequest(q));
   }
@@ -92,6 +106,7 @@ export class ServicesController {
 
   @Get(':name/revisions/:number')
   @ProjectRole('viewer')
+  @ApiContractResponse('Revision')
   revision(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Param('number', revisionNumber) n: number) {
     return this.svc.getRevision(p, name, n);
   }
@@ -99,6 +114,7 @@ export class ServicesController {
   @Get(':name/replicas')
   @ProjectRole('viewer')
   @ApiOperation({ summary: 'Replicas; `pull {done, total, layers}` (bytes) while and after an image pull, when the agent recorded it' })
+  @ApiContractResponse('Replica', { list: true })
   async replicas(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: PageQuery) {
     const page = await this.svc.replicas(p, name, pageRequest(q));
     const pull = await this.logs.pullProgress(page.items.map((r) => r.id)).catch(() => new Map());

@@ -1,64 +1,27 @@
-import type { HealthCheckSpec } from '@berth/contracts';
+import {
+  parseServiceSpec,
+  runFieldsOf,
+  type RevisionConfig,
+  type RunFields,
+  type ServiceSpec,
+} from '@berth/contracts';
 
 /**
- * A service's desired configuration as the api speaks it, and the rules for turning it into
- * Service columns and Revision snapshots. Pure: no I/O.
+ * The rules for turning a service's configuration (its one definition is `ServiceSpecSchema` in
+ * `@berth/contracts`) into Service columns and back, and for comparing configurations. Pure: no I/O.
  *
  * "What runs" (image, port, env, command, resources, restart policy, health check) is what a
  * Revision pins; changing any of it creates a new revision. Scaling, placement, constraints and
  * rollout settings change how many and where, not what: they update the service only.
  */
-export type RestartPolicyName = 'no' | 'always' | 'on-failure';
-export type PlacementName = 'spread' | 'binpack';
-
-export interface ServiceSpec {
-  port: number;
-  env: Record<string, string>;
-  command: string[] | null;
-  resources: { cpuMillis: number; memoryMiB: number; pids: number };
-  restartPolicy: { policy: RestartPolicyName; maxRetries: number };
-  healthCheck: HealthCheckSpec | null;
-  scaling: { min: number; max: number; targetConcurrency: number };
-  placement: PlacementName;
-  constraints: Record<string, string>;
-  rollout: { maxSurge: string; maxUnavailable: string };
-}
-
-export const DEFAULT_HEALTH_CHECK = (type: 'http' | 'tcp' = 'tcp'): HealthCheckSpec => ({
-  type,
-  ...(type === 'http' ? { path: '/' } : {}),
-  intervalMs: 5000,
-  timeoutMs: 2000,
-  successThreshold: 1,
-  failureThreshold: 3,
-});
-
-export const DEFAULT_SPEC: ServiceSpec = {
-  port: 8080,
-  env: {},
-  command: null,
-  resources: { cpuMillis: 250, memoryMiB: 256, pids: 256 },
-  restartPolicy: { policy: 'always', maxRetries: 0 },
-  healthCheck: DEFAULT_HEALTH_CHECK('tcp'),
-  scaling: { min: 1, max: 1, targetConcurrency: 100 },
-  placement: 'spread',
-  constraints: {},
-  rollout: { maxSurge: '25%', maxUnavailable: '0' },
-};
-
-export const RUN_FIELDS = ['port', 'env', 'command', 'resources', 'restartPolicy', 'healthCheck'] as const;
-export type RunFields = Pick<ServiceSpec, (typeof RUN_FIELDS)[number]>;
-
-/** What a Revision.config holds: the pinned image plus the whole spec at that moment. */
-export interface RevisionConfig extends ServiceSpec {
-  image: { reference: string; digest: string };
-}
+export { DEFAULT_HEALTH_CHECK, DEFAULT_SPEC, RUN_FIELDS, runFieldsOf } from '@berth/contracts';
+export type { RevisionConfig, RunFields, ServiceSpec } from '@berth/contracts';
 
 const RESTART_TO_DB = { no: 'NO', always: 'ALWAYS', 'on-failure': 'ON_FAILURE' } as const;
 const RESTART_FROM_DB = { NO: 'no', ALWAYS: 'always', ON_FAILURE: 'on-failure' } as const;
 
 export interface ServiceRow {
-  port: number;
+  port: number | null;
   env: unknown;
   command: unknown;
   cpuMillis: number;
@@ -76,19 +39,20 @@ export interface ServiceRow {
   maxUnavailable: string;
 }
 
+/** A service row's configuration, parsed against the contract (a row that does not match is a bug: it throws naming the fields). */
 export function specFromRow(s: ServiceRow): ServiceSpec {
-  return {
+  return parseServiceSpec({
     port: s.port,
-    env: (s.env ?? {}) as Record<string, string>,
-    command: (s.command ?? null) as string[] | null,
+    env: s.env ?? {},
+    command: s.command ?? null,
     resources: { cpuMillis: s.cpuMillis, memoryMiB: s.memoryMiB, pids: s.pidsLimit },
     restartPolicy: { policy: RESTART_FROM_DB[s.restartPolicy], maxRetries: s.restartMaxRetries },
-    healthCheck: (s.healthCheck ?? null) as HealthCheckSpec | null,
+    healthCheck: s.healthCheck ?? null,
     scaling: { min: s.minScale, max: s.maxScale, targetConcurrency: s.targetConcurrency },
     placement: s.placement === 'BINPACK' ? 'binpack' : 'spread',
-    constraints: (s.constraints ?? {}) as Record<string, string>,
+    constraints: s.constraints ?? {},
     rollout: { maxSurge: s.maxSurge, maxUnavailable: s.maxUnavailable },
-  };
+  }, 'service row');
 }
 
 /** Service columns for a spec (Json null is written as the DB null via `null`). */
@@ -113,17 +77,6 @@ export function rowFromSpec(spec: ServiceSpec) {
   };
 }
 
-export function runFieldsOf(spec: ServiceSpec): RunFields {
-  return {
-    port: spec.port,
-    env: spec.env,
-    command: spec.command,
-    resources: spec.resources,
-    restartPolicy: spec.restartPolicy,
-    healthCheck: spec.healthCheck,
-  };
-}
-
 /** Deterministic JSON (sorted keys) so equal configs compare equal whatever the key order. */
 export function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
@@ -136,7 +89,7 @@ export function canonical(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-export const sameRun = (a: RunFields, b: RunFields) => canonical(runFieldsOf(a as ServiceSpec)) === canonical(runFieldsOf(b as ServiceSpec));
+export const sameRun = (a: RunFields, b: RunFields) => canonical(runFieldsOf(a)) === canonical(runFieldsOf(b));
 
 export interface ConfigChange {
   field: string;

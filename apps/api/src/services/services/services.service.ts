@@ -1,5 +1,23 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DomainError, ErrorCode } from '@berth/contracts';
+import {
+  applyConfigInput,
+  DomainError,
+  ErrorCode,
+  initialSpec,
+  parseRevisionConfig,
+  RevisionConfigSchema,
+  specOf,
+  zodIssues,
+  type CreateServiceInput,
+  type ReplicaOut,
+  type RevisionConfig,
+  type RevisionOut,
+  type RevisionSummary,
+  type ServiceConfigInput,
+  type ServiceDetail,
+  type ServiceSpec,
+  type ServiceSummary,
+} from '@berth/contracts';
 import { formatReference, parseReference } from '@berth/oci';
 import { RevisionRepository, ServiceRepository, type NewRevision, type ServiceWithRevision } from '../../db';
 import type { Revision, Service } from '@berth/db';
@@ -11,55 +29,17 @@ import { ReconcileQueue } from '../../common/queue/reconcile.queue';
 import { API_CONFIG, type ApiConfig } from '../../config';
 import { ImagesService, parseImageReference, type ResolvedVersion } from '../../images/services/images.service';
 import { CLOCK, type Clock } from '../../tokens';
-import type { CreateServiceInput, DeployInput, RollbackInput, ScaleInput, ServiceConfigInput } from '../inputs/service.inputs';
-import {
-  DEFAULT_HEALTH_CHECK,
-  DEFAULT_SPEC,
-  desiredReplicas,
-  diffConfigs,
-  rowFromSpec,
-  runFieldsOf,
-  sameRun,
-  specFromRow,
-  type RevisionConfig,
-  type ServiceSpec,
-} from './service-spec';
+import type { DeployInput, RollbackInput, ScaleInput } from '../inputs/service.inputs';
+import { desiredReplicas, diffConfigs, rowFromSpec, runFieldsOf, sameRun, specFromRow } from './service-spec';
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** Merges a (partial) config input over a spec; maps replace, nested objects merge field by field. */
+/** Merges a (partial) config input over a spec (the contract's rules); 400 naming the fields when the result is invalid. */
 export function applyConfig(base: ServiceSpec, input: ServiceConfigInput): ServiceSpec {
-  const s: ServiceSpec = structuredClone(base);
-  if (input.port !== undefined) s.port = input.port;
-  if (input.env !== undefined) s.env = { ...input.env };
-  if (input.command !== undefined) s.command = input.command === null ? null : [...input.command];
-  if (input.resources) s.resources = { ...s.resources, ...defined(input.resources) };
-  if (input.restartPolicy) s.restartPolicy = { policy: input.restartPolicy.policy, maxRetries: input.restartPolicy.maxRetries ?? 0 };
-  if (input.healthCheck === null) s.healthCheck = null;
-  else if (input.healthCheck) {
-    const hc = { ...DEFAULT_HEALTH_CHECK(input.healthCheck.type), ...defined(input.healthCheck) };
-    if (hc.type === 'tcp') delete hc.path;
-    s.healthCheck = hc;
-  }
-  if (input.scaling) s.scaling = { ...s.scaling, ...defined(input.scaling) };
-  if (input.placement) s.placement = input.placement;
-  if (input.constraints !== undefined) s.constraints = { ...input.constraints };
-  if (input.rollout) s.rollout = { ...s.rollout, ...defined(input.rollout) };
-  if (s.scaling.min > s.scaling.max) {
-    throw new DomainError(ErrorCode.Validation, `scaling.min (${s.scaling.min}) must not exceed scaling.max (${s.scaling.max})`, {
-      fields: [{ field: 'scaling.min', message: 'scaling.min must not exceed scaling.max' }],
-    });
-  }
-  if (s.healthCheck && s.healthCheck.timeoutMs > s.healthCheck.intervalMs) {
-    throw new DomainError(ErrorCode.Validation, 'healthCheck.timeoutMs must not exceed healthCheck.intervalMs', {
-      fields: [{ field: 'healthCheck.timeoutMs', message: 'healthCheck.timeoutMs must not exceed healthCheck.intervalMs' }],
-    });
-  }
-  return s;
-}
-
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  const r = applyConfigInput(base, input);
+  if (r.success) return r.data;
+  const problems = zodIssues(r.error).map((p) => ({ field: p.path, message: p.message }));
+  throw new DomainError(ErrorCode.Validation, problems.map((p) => p.message).join('; '), { fields: problems });
 }
 
 const parsedOrNull = (ref: string) => {
@@ -122,7 +102,7 @@ export class ServicesService {
     return toPage(rows, page.limit, (r) => r.id, (r) => this.summary(project, r));
   }
 
-  async detail(project: ProjectContext, name: string) {
+  async detail(project: ProjectContext, name: string): Promise<ServiceDetail> {
     const found = DNS_LABEL.test(name) ? await this.services.findDetailByName(project.id, name) : null;
     if (!found) throw new DomainError(ErrorCode.NotFound, `service '${name.slice(0, 100)}' not found in project ${project.slug}`);
     const { service: s, counts } = found;
@@ -133,29 +113,32 @@ export class ServicesService {
     };
   }
 
-  private summary(project: ProjectContext, s: ServiceWithRevision) {
+  private summary(project: ProjectContext, s: ServiceWithRevision): ServiceSummary {
+    const worker = s.port === null;
     return {
       id: s.id,
       name: s.name,
       project: project.slug,
-      url: `http://${s.name}.${project.slug}.${this.config.BERTH_BASE_DOMAIN}:${this.config.BERTH_GATEWAY_PUBLIC_PORT}`,
+      kind: worker ? 'worker' : 'web',
+      url: worker ? null : `http://${s.name}.${project.slug}.${this.config.BERTH_BASE_DOMAIN}:${this.config.BERTH_GATEWAY_PUBLIC_PORT}`,
       generation: s.generation,
       desiredReplicas: s.desiredReplicas,
       activeRevision: s.activeRevision ? revisionSummary(s.activeRevision) : null,
-      createdAt: s.createdAt,
-      updatedAt: s.updatedAt,
+      createdAt: s.createdAt.toISOString(),
+      updatedAt: s.updatedAt.toISOString(),
     };
   }
 
   async listRevisions(project: ProjectContext, name: string, page: PageRequest) {
     const s = await this.mustFind(project, name);
     const rows = await this.revisions.list(s.id, { take: page.limit + 1, afterId: page.after });
-    return toPage(rows, page.limit, (r) => r.id, (r) => ({ ...revisionOut(r), active: r.id === s.activeRevisionId }));
+    return toPage(rows, page.limit, (r) => r.id, (r) => revisionOut(r, r.id === s.activeRevisionId));
   }
 
   async getRevision(project: ProjectContext, name: string, n: number) {
     const s = await this.mustFind(project, name);
-    return { ...revisionOut(await this.mustFindRevision(s, n)), active: false };
+    const r = await this.mustFindRevision(s, n);
+    return revisionOut(r, r.id === s.activeRevisionId);
   }
 
   async diff(project: ProjectContext, name: string, from: number, to: number) {
@@ -165,14 +148,14 @@ export class ServicesService {
     return {
       from: revisionSummary(a),
       to: revisionSummary(b),
-      changes: diffConfigs(a.config as unknown as RevisionConfig, b.config as unknown as RevisionConfig),
+      changes: diffConfigs(parseRevisionConfig(a.config, `revision ${a.number}'s config`), parseRevisionConfig(b.config, `revision ${b.number}'s config`)),
     };
   }
 
   async replicas(project: ProjectContext, name: string, page: PageRequest) {
     const s = await this.mustFind(project, name);
     const rows = await this.services.listReplicas(s.id, { take: page.limit + 1, afterId: page.after });
-    return toPage(rows, page.limit, (r) => r.id, (r) => ({
+    return toPage(rows, page.limit, (r) => r.id, (r): ReplicaOut => ({
       id: r.id,
       revision: r.revision.number,
       node: r.node?.name ?? null,
@@ -182,10 +165,11 @@ export class ServicesService {
       pendingReason: r.pendingReason,
       address: r.address,
       port: r.port,
-      createdAt: r.createdAt,
-      startedAt: r.startedAt,
-      readyAt: r.readyAt,
-      stoppedAt: r.stoppedAt,
+      createdAt: r.createdAt.toISOString(),
+      startedAt: iso(r.startedAt),
+      readyAt: iso(r.readyAt),
+      stoppedAt: iso(r.stoppedAt),
+      completedAt: iso(r.completedAt),
     }));
   }
 
@@ -198,7 +182,7 @@ export class ServicesService {
   // ------------------------------------------------------------ writes
 
   async create(project: ProjectContext, actor: Actor, input: CreateServiceInput) {
-    const spec = applyConfig(DEFAULT_SPEC, input);
+    const spec = applyConfig(initialSpec(input), input);
     const holder = await this.services.findNameHolder(project.id, input.name);
     if (holder) {
       throw new DomainError(
@@ -296,18 +280,18 @@ export class ServicesService {
         target = pickRevisionByTag(history, input.tag, active.imageRef);
         if (!target) throw new DomainError(ErrorCode.NotFound, `no revision of '${name}' ran tag '${input.tag.slice(0, 128)}'`);
       } else {
-        const activeCfg = active.config as unknown as RevisionConfig;
+        const activeCfg = parseRevisionConfig(active.config, `revision ${active.number}'s config`);
         target = history.find(
           (r) =>
             r.number < active.number &&
-            (r.imageDigest !== active.imageDigest || !sameRun(runFieldsOf(r.config as unknown as ServiceSpec), runFieldsOf(activeCfg))),
+            (r.imageDigest !== active.imageDigest || !sameRun(runFieldsOf(parseRevisionConfig(r.config, `revision ${r.number}'s config`)), runFieldsOf(activeCfg))),
         );
         if (!target) throw new DomainError(ErrorCode.Conflict, `service '${name}' has no earlier revision that differs from the active one`);
       }
     }
-    const targetCfg = target.config as unknown as RevisionConfig;
+    const targetCfg = parseRevisionConfig(target.config, `revision ${target.number}'s config`);
     const current = specFromRow(s);
-    const spec: ServiceSpec = { ...current, ...runFieldsOf({ ...DEFAULT_SPEC, ...targetCfg }) };
+    const spec: ServiceSpec = { ...current, ...runFieldsOf(specOf(targetCfg)) };
     const image = { version: { id: target.imageVersionId, digest: target.imageDigest }, display: target.imageRef };
     const { revision } = await this.services.appendRevision(s.id, rowFromSpec(spec), {
       ...this.newRevision(spec, image, 'ROLLBACK', actor),
@@ -368,12 +352,12 @@ export class ServicesService {
     reason: NewRevision['reason'],
     actor: Actor,
   ): NewRevision {
-    const config: RevisionConfig = { image: { reference: image.display, digest: image.version.digest }, ...spec };
+    const config: RevisionConfig = RevisionConfigSchema.parse({ image: { reference: image.display, digest: image.version.digest }, ...spec });
     return {
       imageVersionId: image.version.id,
       imageRef: image.display,
       imageDigest: image.version.digest,
-      config: config as unknown as Record<string, unknown>,
+      config,
       reason,
       createdBy: actor.actor,
       createdByTokenId: actor.tokenId,
@@ -390,7 +374,9 @@ export class ServicesService {
   }
 }
 
-export function revisionSummary(r: Revision) {
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export function revisionSummary(r: Revision): RevisionSummary {
   return {
     number: r.number,
     image: r.imageRef,
@@ -398,19 +384,21 @@ export function revisionSummary(r: Revision) {
     digest: r.imageDigest,
     status: r.status,
     reason: r.reason,
-    createdAt: r.createdAt,
+    createdAt: r.createdAt.toISOString(),
   };
 }
 
-export function revisionOut(r: Revision) {
+/** A revision as the API shows it; its stored config is parsed against the contract, never passed through. */
+export function revisionOut(r: Revision, active = false): RevisionOut {
   return {
     id: r.id,
     ...revisionSummary(r),
     statusReason: r.statusReason,
-    config: r.config,
+    config: parseRevisionConfig(r.config, `revision ${r.number}'s config`),
     createdBy: r.createdBy,
     createdByTokenId: r.createdByTokenId,
     sourceRevisionId: r.sourceRevisionId,
-    activatedAt: r.activatedAt,
+    activatedAt: iso(r.activatedAt),
+    active,
   };
 }
