@@ -294,7 +294,10 @@ export class NodeAgent {
   }
 
   private forget(e: Entry) {
-    e.logs?.abort();
+    // Let the follower ship the last lines first: a process that prints and exits at once would
+    // otherwise lose exactly the output that says why it exited.
+    const logs = e.logs;
+    if (logs) setTimeout(() => logs.abort(), LOG_DRAIN_MS).unref();
     if (this.replicas.get(e.spec.replicaId) === e) this.replicas.delete(e.spec.replicaId);
     void this.o.images.release(e.spec.replicaId).catch(() => undefined);
   }
@@ -370,6 +373,9 @@ export class NodeAgent {
     });
   }
 }
+
+/** How long a finished replica's log follower keeps reading (the follower polls every 200 ms). */
+const LOG_DRAIN_MS = 1000;
 
 function reportJob(nodeId: string, replicaId: string, generation: number, state: ReplicaReportJob['state'], d: ReplicaReportDetails): ReplicaReportJob {
   return {

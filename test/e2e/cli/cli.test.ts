@@ -38,7 +38,7 @@ async function berth(args: string[], extra: Record<string, string> = {}) {
 beforeAll(async () => {
   // The same swc build as `npm run build` (package.json bin → dist/apps/cli/src/main.js), into a
   // private directory under the repo so `commander` resolves from node_modules.
-  execFileSync(path.join(REPO, 'node_modules/.bin/swc'), ['apps/cli/src', '-d', BUILD, '--config-file', '.swcrc', '--ignore', '**/*.spec.ts', '-q'], { cwd: REPO });
+  execFileSync(path.join(REPO, 'node_modules/.bin/swc'), ['apps/cli/src', 'libs/contracts/src', '-d', BUILD, '--config-file', '.swcrc', '--ignore', '**/*.spec.ts', '-q'], { cwd: REPO });
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cli-'));
   closedUrl = `http://127.0.0.1:${await freePort()}`;
   sys = await startSystem({
