@@ -84,6 +84,15 @@ describe('input hygiene (real api + Postgres, dashboard mounted)', () => {
     });
   });
 
+  it('an unpaired surrogate (not Unicode text) in any string → 400 naming the field', async () => {
+    // validator.js's isEmail threw on it: a 500.
+    let e = expectError(await client(h.base)('POST', '/v1/auth/login', { email: '\ud800', password: 'x' }), 400, 'VALIDATION', /surrogate/);
+    expect(e.details).toMatchObject({ field: 'email' });
+    e = expectError(await admin('POST', '/v1/members', { email: '\udc00@example.com', role: 'viewer' }), 400, 'VALIDATION', /surrogate/);
+    expect(e.details).toMatchObject({ field: 'email' });
+    expect((await admin('POST', '/v1/nodes/join-tokens', { description: 'emoji 😀' })).status).toBe(201);
+  });
+
   describe('prototype keys', () => {
     it.each([
       ['{"__proto__": {"role": "admin"}, "name": "t", "role": "viewer"}', '__proto__'],

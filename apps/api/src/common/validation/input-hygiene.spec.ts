@@ -12,6 +12,13 @@ describe('findUnsafeJson', () => {
     expect(findUnsafeJson('\u0000')).toMatchObject({ field: 'body' });
   });
 
+  it('refuses unpaired surrogates, keeps pairs (emoji)', () => {
+    expect(findUnsafeJson({ email: '\ud800' })).toMatchObject({ field: 'email', message: expect.stringMatching(/surrogate/) });
+    expect(findUnsafeJson({ a: ['x\udc00'] })).toMatchObject({ field: 'a.0' });
+    expect(findUnsafeJson({ '\udbff': 1 })).toMatchObject({ field: '\\udbff' });
+    expect(findUnsafeJson({ a: '😀 ünï' })).toBeNull();
+  });
+
   it('names NUL in a key, escaped', () => {
     expect(findUnsafeJson({ labels: { 'a\u0000b': 'x' } })).toMatchObject({ field: 'labels.a\\u0000b' });
   });

@@ -8,6 +8,8 @@ import { DomainError, ErrorCode } from '@berth/contracts';
  * - no NUL character in a path, query string, JSON key or JSON string: Postgres `text` cannot
  *   store one (the insert fails with an encoding error) and neither can a process argument or an
  *   environment variable;
+ * - no unpaired UTF-16 surrogate (JSON allows the escape `"\ud800"`, but it is not Unicode text:
+ *   it cannot be encoded as UTF-8, and validator.js throws on it);
  * - no `__proto__`, `constructor` or `prototype` key anywhere in a JSON body or a query string:
  *   no field of the API has those names, and merging such an object into another is how
  *   prototype pollution starts.
@@ -21,17 +23,31 @@ export interface InputProblem {
 }
 
 const NUL_HINT = 'NUL (\\u0000) is not allowed in any input: remove it';
+const SURROGATE_HINT = 'an unpaired UTF-16 surrogate (\\ud800-\\udfff): not valid Unicode text';
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why a string cannot be stored, or null. */
+function stringProblem(v: string): string | null {
+  if (v.includes('\0')) return NUL_HINT;
+  if (LONE_SURROGATE.test(v)) return SURROGATE_HINT;
+  return null;
+}
 
 function keyProblem(key: string, field: string): InputProblem | null {
   if (FORBIDDEN_KEYS.has(key)) return { field, message: `${field} is not allowed: '${key}' is never a field of this API` };
-  if (key.includes('\0')) return { field: field.replace(/\0/g, '\\u0000'), message: `a key of ${field.replace(/\0/g, '\\u0000')} contains ${NUL_HINT}` };
+  const problem = stringProblem(key);
+  if (problem) {
+    const shown = JSON.stringify(field).slice(1, -1);
+    return { field: shown, message: `a key of ${shown} contains ${problem}` };
+  }
   return null;
 }
 
 /** The first unsafe key or string in a parsed JSON value (depth-first, bounded by the body limit). */
 export function findUnsafeJson(value: unknown, parent = ''): InputProblem | null {
   if (typeof value === 'string') {
-    return value.includes('\0') ? { field: parent || 'body', message: `${parent || 'body'} contains ${NUL_HINT}` } : null;
+    const problem = stringProblem(value);
+    return problem ? { field: parent || 'body', message: `${parent || 'body'} contains ${problem}` } : null;
   }
   if (typeof value !== 'object' || value === null) return null;
   if (Array.isArray(value)) {
@@ -68,9 +84,9 @@ export function findUnsafeRequestInput(req: Pick<Request, 'originalUrl' | 'query
     for (const key of Object.keys(query ?? {})) {
       const k = keyProblem(key, key);
       if (k) return { field: k.field, message: `query parameter ${k.message}` };
-      const values = ([] as unknown[]).concat(query[key]);
-      if (values.some((v) => typeof v === 'string' && v.includes('\0'))) {
-        return { field: key, message: `query parameter ${key} contains ${NUL_HINT} (%00)` };
+      for (const v of ([] as unknown[]).concat(query[key])) {
+        const problem = typeof v === 'string' ? stringProblem(v) : null;
+        if (problem) return { field: key, message: `query parameter ${key} contains ${problem}` };
       }
     }
   }
