@@ -1,5 +1,5 @@
 import { applyDecorators, Header, SetMetadata } from '@nestjs/common';
-import { ApiExtension } from '@nestjs/swagger';
+import { ApiExtension, ApiResponse } from '@nestjs/swagger';
 
 export const SECRET_RESPONSE = 'berth:secret-response';
 /** The OpenAPI extension naming the secret fields of an operation's response. */
@@ -16,7 +16,17 @@ export const SECRET_RESPONSE_EXTENSION = 'x-berth-secret-response';
  * secret-shaped responses (`looksSecret`), treats them the same way and logs the omission as a bug.
  */
 export const SecretResponse = (...fields: [string, ...string[]]) =>
-  applyDecorators(SetMetadata(SECRET_RESPONSE, fields), ApiExtension(SECRET_RESPONSE_EXTENSION, fields), Header('Cache-Control', 'no-store'));
+  applyDecorators(
+    SetMetadata(SECRET_RESPONSE, fields),
+    ApiExtension(SECRET_RESPONSE_EXTENSION, fields),
+    ApiResponse({
+      status: 409,
+      description:
+        `IDEMPOTENT_REPLAY_SECRET: an Idempotency-Key replay. The response carried a secret (${fields.join(', ')}) that is shown once and never stored; ` +
+        'details.original is the first response without it, details.originalStatus its status.',
+    }),
+    Header('Cache-Control', 'no-store'),
+  );
 
 /** Field names that hold a secret wherever they appear in a response. */
 export const SECRET_FIELD_NAMES: ReadonlySet<string> = new Set(['token', 'accessToken', 'refreshToken', 'password', 'secret', 'privateKey', 'clientSecret']);
