@@ -68,7 +68,11 @@ export function configureApp(app: INestApplication, config: ApiConfig, log: Logg
     app,
     new DocumentBuilder()
       .setTitle('Berth API')
-      .setDescription('Deploy container images as services: revisions, rollbacks, scaling, logs. See docs/api.md.')
+      .setDescription(
+        'Deploy container images as services: revisions, rollbacks, scaling, logs. See docs/api.md. ' +
+          'Every input: no NUL character (\\u0000, %00) nor unpaired surrogate in any path, query or JSON string; no `__proto__`, ' +
+          '`constructor` or `prototype` key; `null` only for fields marked nullable. Errors are `{error: {code, message, details}}`.',
+      )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API token (brt_…) or login JWT' })
       .addGlobalParameters({ name: 'X-Berth-Project', in: 'header', required: false, description: 'project slug for login (JWT) callers' })
