@@ -2,8 +2,12 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Express, NextFunction, Request, Response } from 'express';
 
-/** Paths the dashboard never answers: the API, its OpenAPI docs and the ops endpoints. */
-const NOT_OURS = /^\/(v1|docs|healthz|readyz|metrics)(\/|$|-)/;
+/**
+ * Paths the dashboard never answers: the API, its OpenAPI docs and the ops endpoints. Tested on
+ * the raw path (before percent-decoding, as the API's router matches it: `/v1/services/..%2fx` is
+ * an API path whatever it decodes to) and on the decoded one; case-insensitive like the router.
+ */
+const NOT_OURS = /^\/(v1|docs|healthz|readyz|metrics)(\/|$|-)/i;
 /** Vite names built assets `name-<hash>.<ext>`: their content never changes under that name. */
 const HASHED = /^\/assets\/.+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$/;
 
@@ -49,6 +53,7 @@ export function mountDashboard(app: Express, distDir: string): void {
   const index = path.join(root, 'index.html');
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    if (NOT_OURS.test(req.path)) return next();
     const urlPath = safePath(req.path);
     if (urlPath === null || NOT_OURS.test(urlPath)) return next();
 

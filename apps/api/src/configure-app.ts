@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { contractComponents } from './common/validation/contract-schemas';
@@ -7,16 +9,19 @@ import type { Logger, Registry } from '@berth/observability';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { ApiExceptionFilter, sendError } from './common/errors/api-exception.filter';
 import { httpMetricsMiddleware } from './common/http/http-metrics.middleware';
+import { inputHygieneMiddleware } from './common/validation/input-hygiene';
 import { validationPipe } from './common/validation/validation';
 import type { ApiConfig } from './config';
 import { METRICS_REGISTRY } from './tokens';
+import { mountDashboard } from '../../dashboard/serve';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
  * Everything between the socket and the controllers, shared by main.ts and the tests so they
  * exercise the same pipeline: metrics, JSON body parsing with a size limit, body-parser errors in
- * the common error format, the one exception filter, validation, and the OpenAPI document.
+ * the common error format, input hygiene (NUL, prototype keys), the dashboard, the one exception
+ * filter, validation, and the OpenAPI document.
  * The app must be created with `bodyParser: false`.
  */
 export function configureApp(app: INestApplication, config: ApiConfig, log: Logger): void {
@@ -47,8 +52,15 @@ export function configureApp(app: INestApplication, config: ApiConfig, log: Logg
     }
     next();
   });
+  // NUL characters and prototype keys, in any path, query string or body, before any route sees them.
+  app.use(inputHygieneMiddleware());
   // Errors from the middleware above (malformed JSON, too large) never reach Nest's filter.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(err, req, res, log));
+  // The dashboard's GET fallback sits before the API's routes (they are added at listen) and
+  // steps aside for /v1, /docs and the ops paths, so those always answer JSON (or a JSON 404).
+  const dashboard = path.resolve(config.BERTH_DASHBOARD_DIR);
+  if (fs.existsSync(path.join(dashboard, 'index.html'))) mountDashboard(http, dashboard);
+  else log.warn({ dir: dashboard }, 'dashboard not built (npm run dashboard:build); serving the API only');
   app.useGlobalFilters(new ApiExceptionFilter(log));
   app.useGlobalPipes(validationPipe());
   app.enableShutdownHooks();
@@ -57,7 +69,11 @@ export function configureApp(app: INestApplication, config: ApiConfig, log: Logg
     app,
     new DocumentBuilder()
       .setTitle('Berth API')
-      .setDescription('Deploy container images as services: revisions, rollbacks, scaling, logs. See docs/api.md.')
+      .setDescription(
+        'Deploy container images as services: revisions, rollbacks, scaling, logs. See docs/api.md. ' +
+          'Every input: no NUL character (\\u0000, %00) nor unpaired surrogate in any path, query or JSON string; no `__proto__`, ' +
+          '`constructor` or `prototype` key; `null` only for fields marked nullable. Errors are `{error: {code, message, details}}`.',
+      )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API token (brt_…) or login JWT' })
       .addGlobalParameters({ name: 'X-Berth-Project', in: 'header', required: false, description: 'project slug for login (JWT) callers' })

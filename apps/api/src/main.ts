@@ -1,6 +1,4 @@
 import 'reflect-metadata';
-import fs from 'node:fs';
-import path from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { loadConfigOrExit } from '@berth/config';
 import { createLogger, exitOnStartupError } from '@berth/observability';
@@ -10,16 +8,12 @@ import { apiConfigSchema } from './config';
 import { configureApp } from './configure-app';
 import { UserRepository } from './db';
 import { PinoNestLogger } from './common/pino-nest-logger';
-import { mountDashboard } from '../../dashboard/serve';
 
 async function bootstrap() {
   const config = loadConfigOrExit(apiConfigSchema, 'api');
   const log = createLogger('api', config.LOG_LEVEL);
   const app = await NestFactory.create(AppModule.forRoot(config), { bodyParser: false, logger: new PinoNestLogger(log) });
   configureApp(app, config, log);
-  const dashboard = path.resolve(config.BERTH_DASHBOARD_DIR);
-  if (fs.existsSync(path.join(dashboard, 'index.html'))) mountDashboard(app.getHttpAdapter().getInstance(), dashboard);
-  else log.warn({ dir: dashboard }, 'dashboard not built (npm run dashboard:build); serving the API only');
   if (config.BERTH_BOOTSTRAP_ADMIN_EMAIL && config.BERTH_BOOTSTRAP_ADMIN_PASSWORD) {
     const r = await bootstrapAdmin(app.get(UserRepository), {
       email: config.BERTH_BOOTSTRAP_ADMIN_EMAIL,

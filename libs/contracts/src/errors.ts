@@ -8,6 +8,8 @@ export const ErrorCode = {
   Forbidden: 'FORBIDDEN',
   NotFound: 'NOT_FOUND',
   Conflict: 'CONFLICT',
+  /** An Idempotency-Key replay of a request whose response carried a secret, which is never kept. */
+  IdempotentReplaySecret: 'IDEMPOTENT_REPLAY_SECRET',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
   ImageUnresolvable: 'IMAGE_UNRESOLVABLE',
   RateLimited: 'RATE_LIMITED',
@@ -42,6 +44,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case ErrorCode.NotFound:
       return 404;
     case ErrorCode.Conflict:
+    case ErrorCode.IdempotentReplaySecret:
       return 409;
     case ErrorCode.PayloadTooLarge:
       return 413;

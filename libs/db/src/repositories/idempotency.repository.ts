@@ -21,10 +21,11 @@ export class IdempotencyRepository {
     });
   }
 
-  complete(projectId: string, principal: string, key: string, status: number, response: unknown): Promise<unknown> {
+  /** Stores the response to replay; `secretOmitted` when the response carried a secret that was left out. */
+  complete(projectId: string, principal: string, key: string, status: number, response: unknown, secretOmitted = false): Promise<unknown> {
     return this.prisma.client.idempotencyKey.update({
       where: { projectId_principal_key: { projectId, principal, key } },
-      data: { status, response: (response ?? null) as never },
+      data: { status, response: (response ?? null) as never, secretOmitted },
     });
   }
 

@@ -4,6 +4,9 @@
  * registry at 127.0.0.1:5000.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Test } from '@nestjs/testing';
 import type { INestApplication } from '@nestjs/common';
@@ -41,6 +44,9 @@ export async function startApi(dbName: string, env: Record<string, string> = {})
   await migrateDeploy(databaseUrl);
   await truncateAll(databaseUrl);
   const prefix = `berth-api-test-${crypto.randomBytes(4).toString('hex')}`;
+  // A stand-in dashboard build, mounted by configureApp as in production, so tests see its routing.
+  const dashboardDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-dashboard-'));
+  fs.writeFileSync(path.join(dashboardDir, 'index.html'), '<!doctype html><title>Berth</title>');
   const config = apiConfigSchema.parse({
     NODE_ENV: 'test',
     DATABASE_URL: databaseUrl,
@@ -50,6 +56,7 @@ export async function startApi(dbName: string, env: Record<string, string> = {})
     BERTH_REGISTRY_TIMEOUT_MS: '3000',
     BERTH_API_ACCESS_LOG: 'false',
     LOG_LEVEL: 'fatal',
+    BERTH_DASHBOARD_DIR: dashboardDir,
     ...env,
   });
   const moduleRef = await Test.createTestingModule({
@@ -81,6 +88,7 @@ export async function startApi(dbName: string, env: Record<string, string> = {})
       await reconcileQueue.close();
       await redis.quit();
       await app.close();
+      fs.rmSync(dashboardDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { SecretResponse } from '../../common/idempotency/secret-response';
 import { Authenticated, CurrentPrincipal, Public } from '../access.decorators';
 import { LoginInput } from '../inputs/login.input';
 import { AuthService } from '../services/auth.service';
@@ -13,6 +14,7 @@ export class AuthController {
   @Post('login')
   @Public()
   @HttpCode(200)
+  @SecretResponse('accessToken')
   @ApiOperation({ summary: 'Exchange email + password for a short-lived JWT (dashboard use)' })
   login(@Body() body: LoginInput) {
     return this.auth.login(body.email, body.password);

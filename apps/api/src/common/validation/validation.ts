@@ -1,5 +1,5 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
-import { registerDecorator, ValidationOptions } from 'class-validator';
+import { getMetadataStorage, registerDecorator, ValidationOptions, type ValidatorOptions } from 'class-validator';
 import { DomainError, ErrorCode } from '@berth/contracts';
 
 export interface FieldProblem {
@@ -23,8 +23,62 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   return out;
 }
 
+/** Where @nestjs/swagger keeps `@ApiProperty(...)` options (`nullable: true` marks a field that takes null). */
+const SWAGGER_PROPERTY = 'swagger/apiModelProperties';
+const validatedProps = new WeakMap<Function, Set<string>>();
+
+function validatedPropertiesOf(cls: Function): Set<string> {
+  let props = validatedProps.get(cls);
+  if (!props) {
+    props = new Set(getMetadataStorage().getTargetValidationMetadatas(cls, '', true, false).map((m) => m.propertyName));
+    validatedProps.set(cls, props);
+  }
+  return props;
+}
+
+function isNullable(cls: Function, prop: string): boolean {
+  const meta = Reflect.getMetadata(SWAGGER_PROPERTY, cls.prototype, prop) as { nullable?: boolean } | undefined;
+  return meta?.nullable === true;
+}
+
+/**
+ * Fields set to `null` that do not take null. class-validator's `@IsOptional()` lets null through
+ * as if the field were absent, so `{"port": null}` used to reach the database (a 500). A field
+ * takes null only when its DTO says so (`@ApiPropertyOptional({nullable: true})`, which also
+ * documents it in OpenAPI). Walks the transformed DTO instance, nested DTOs and arrays of them;
+ * only properties class-validator knows are judged, so inputs validated some other way (zod) are
+ * left to their own schema.
+ */
+export function nullProblems(value: unknown, parent = ''): FieldProblem[] {
+  if (typeof value !== 'object' || value === null) return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nullProblems(v, parent ? `${parent}.${i}` : String(i)));
+  const cls = (value as object).constructor;
+  if (typeof cls !== 'function' || cls === Object) return [];
+  const props = validatedPropertiesOf(cls);
+  const out: FieldProblem[] = [];
+  for (const [key, v] of Object.entries(value)) {
+    const field = parent ? `${parent}.${key}` : key;
+    if (v === null) {
+      if (props.has(key) && !isNullable(cls, key)) {
+        out.push({ field, message: `${field} must not be null: omit it to leave it unset (or give a value)` });
+      }
+    } else out.push(...nullProblems(v, field));
+  }
+  return out;
+}
+
+/** The global pipe: class-validator, plus null only where a field is declared nullable. */
+class BerthValidationPipe extends ValidationPipe {
+  protected override async validate(object: object, options?: ValidatorOptions): Promise<ValidationError[]> {
+    const errors = await super.validate(object, options);
+    const reported = new Set(flattenValidationErrors(errors).map((p) => p.field));
+    const nulls = nullProblems(object).filter((p) => !reported.has(p.field));
+    return [...errors, ...nulls.map((p): ValidationError => ({ property: p.field, constraints: { notNull: p.message }, children: [] }))];
+  }
+}
+
 export function validationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new BerthValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

@@ -1,6 +1,7 @@
-import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authenticated, CurrentActor, JoinToken, OperatorAdmin, type Actor } from '../../auth/access.decorators';
+import { SecretResponse } from '../../common/idempotency/secret-response';
 import { PageQuery, pageRequest } from '../../common/pagination/pagination';
 import { CreateJoinTokenInput, PullCredentialsInput, RegisterNodeInput } from '../inputs/node.inputs';
 import { NodesService } from '../services/nodes.service';
@@ -20,7 +21,8 @@ export class NodesController {
 
   @Post('join-tokens')
   @OperatorAdmin()
-  @ApiOperation({ summary: 'Create a node join token (bjt_…); shown once' })
+  @SecretResponse('token')
+  @ApiOperation({ summary: 'Create a node join token (bjt_…); shown once (an Idempotency-Key replay is a 409 IDEMPOTENT_REPLAY_SECRET)' })
   joinToken(@CurrentActor() a: Actor, @Body() body: CreateJoinTokenInput) {
     return this.nodes.createJoinToken(a, body);
   }
@@ -36,7 +38,7 @@ export class NodesController {
   @Post(':nodeId/pull-credentials')
   @JoinToken()
   @HttpCode(200)
-  @Header('cache-control', 'no-store')
+  @SecretResponse('password')
   @ApiOperation({
     summary: "An agent asks for the registry credentials of a replica's project (private images), at pull time",
     description: '200 {username, password}; 404 when the project has none for that registry (pull anonymously); 403 when the replica is not live on that node or the registry is not its image\'s.',

@@ -2,6 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@ne
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authenticated, CurrentActor, CurrentPrincipal, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
 import type { Principal, ProjectContext } from '../../auth/principal';
+import { SecretResponse } from '../../common/idempotency/secret-response';
 import { PageQuery, pageRequest } from '../../common/pagination/pagination';
 import { AddMemberInput, CreateProjectInput, CreateTokenInput } from '../inputs/project.inputs';
 import { ProjectsService } from '../services/projects.service';
@@ -54,7 +55,8 @@ export class ProjectsController {
   @Post('tokens')
   @ProjectRole('admin')
   @projectHeader
-  @ApiOperation({ summary: 'Create an API token; the secret is in this response only' })
+  @SecretResponse('token')
+  @ApiOperation({ summary: 'Create an API token; the secret is in this response only (an Idempotency-Key replay is a 409 IDEMPOTENT_REPLAY_SECRET)' })
   createToken(@CurrentProject() project: ProjectContext, @CurrentPrincipal() p: Principal, @Body() body: CreateTokenInput) {
     return this.svc.createToken(project, p, body);
   }
