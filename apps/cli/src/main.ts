@@ -11,7 +11,7 @@
  * Exit codes: see errors.ts (ExitCode) and docs/cli.md.
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { parseRestartPolicy, type ReplicaOut, type RestartPolicy, type ServiceDetail } from '@berth/contracts';
+import { parseRestartPolicy, type ReplicaOut, type RestartPolicy, type RevisionOut as Revision, type ServiceDetail } from '@berth/contracts';
 import { ApiError, BerthClient } from './client';
 import { bashCompletion, type CommandSpec, zshCompletion } from './completion';
 import { CliConfig, configPath, readConfig, writeConfig } from './config';
@@ -124,11 +124,11 @@ async function follow(c: BerthClient, name: string, revision: number, timeoutS: 
   };
   let transient = 0;
   for (;;) {
-    let svc: any, rev: any, replicas: ReplicaView[];
+    let svc: ServiceDetail, rev: Revision, replicas: ReplicaView[];
     try {
       [svc, rev, replicas] = await Promise.all([
-        c.request('GET', svcPath(name)),
-        c.request('GET', `${svcPath(name)}/revisions/${revision}`),
+        c.request<ServiceDetail>('GET', svcPath(name)),
+        c.request<Revision>('GET', `${svcPath(name)}/revisions/${revision}`),
         c.list<ReplicaView>(`${svcPath(name)}/replicas`, 200),
       ]);
       transient = 0;
@@ -144,8 +144,9 @@ async function follow(c: BerthClient, name: string, revision: number, timeoutS: 
     const ready = replicas.filter((r) => r.revision === revision && r.state === 'READY').length;
     const base: FollowResult = { service: name, revision, status: 'ACTIVE', image: rev.image, digest: rev.digest, url: svc.url, ready, desired: svc.desiredReplicas };
     if (o.status.phase === 'done') {
-      const line = `${errc.green('✔')} revision ${revision} is ACTIVE: ${ready}/${svc.desiredReplicas} replica${svc.desiredReplicas === 1 ? '' : 's'} ready`;
-      print(base, () => `${line}\n${svc.url}`);
+      const exited = replicas.filter((r) => r.revision === revision && r.state === 'STOPPED' && r.completedAt).length;
+      const line = `${errc.green('✔')} revision ${revision} is ACTIVE: ${ready}/${svc.desiredReplicas} replica${svc.desiredReplicas === 1 ? '' : 's'} ready${exited ? `, ${exited} ran and exited 0 (restart ${svc.spec.restartPolicy.policy})` : ''}`;
+      print(base, () => `${line}\n${svc.url ?? 'a worker: no URL (see `berth logs ' + name + '`)'}`);
       return;
     }
     if (o.status.phase === 'failed') {

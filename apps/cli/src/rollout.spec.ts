@@ -21,6 +21,14 @@ describe('rolloutStatus', () => {
     ]);
     expect(s.phase).toBe('done');
   });
+  it('a run-once revision (restart no) is done when its replicas ran and exited 0', () => {
+    const done = { revision: 3, state: 'STOPPED', node: 'a', completedAt: '2026-01-01T00:00:00Z', lastExit: { code: 0, reason: 'exited with code 0' } };
+    const s = rolloutStatus(3, svc(2), { number: 3, status: 'ACTIVE' }, [done, { ...done, node: 'b' }]);
+    expect(s.phase).toBe('done');
+    expect(s.line).toBe('revision 3: 0/2 ready (2 exited 0)');
+    // Stopped by Berth (no completedAt) is not "done".
+    expect(rolloutStatus(3, svc(1), { number: 3, status: 'ACTIVE' }, [{ ...done, completedAt: null }]).phase).toBe('progressing');
+  });
   it('is not done before the scheduler marks the revision ACTIVE', () => {
     const s = rolloutStatus(3, svc(1), { number: 3, status: 'ROLLING_OUT' }, [{ revision: 3, state: 'READY', node: 'a' }]);
     expect(s.phase).toBe('progressing');

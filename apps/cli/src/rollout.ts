@@ -16,6 +16,8 @@ export interface ReplicaView {
   pendingReason?: string | null;
   lastExit?: { code: number | null; reason: string | null } | null;
   restarts?: number;
+  /** Set when its own exit ended it and the restart policy keeps it stopped (run-once replicas). */
+  completedAt?: string | null;
   /** Bytes of the image pull so far (the api's `pull`, recorded by the agent). */
   pull?: { done: number; total: number } | null;
 }
@@ -42,6 +44,9 @@ export function rolloutStatus(target: number, service: ServiceView, revision: Re
   const others = replicas.filter((r) => r.revision !== target && LIVE.has(r.state) && r.state !== 'STOPPING');
   const byState = new Map<string, number>();
   for (const r of mine) if (r.state !== 'READY') byState.set(r.state, (byState.get(r.state) ?? 0) + 1);
+  // Under restart "no"/"on-failure" a replica that ran and exited 0 is done, not missing.
+  const exitedOk = replicas.filter((r) => r.revision === target && r.state === 'STOPPED' && r.completedAt && r.lastExit?.code === 0).length;
+  if (exitedOk) byState.set('exited 0', exitedOk);
   const detail = [...byState].map(([s, n]) => `${n} ${s}`).join(', ');
   const pending = mine.find((r) => r.state === 'PENDING' && r.pendingReason)?.pendingReason;
   let line = `revision ${target}: ${ready}/${service.desiredReplicas} ready${detail ? ` (${detail})` : ''}`;
@@ -53,7 +58,7 @@ export function rolloutStatus(target: number, service: ServiceView, revision: Re
   if (service.activeRevision && service.activeRevision.number !== target && revision.status === 'SUPERSEDED') {
     return { phase: 'failed', line, reason: `revision ${target} was superseded by revision ${service.activeRevision.number}` };
   }
-  const settled = ready >= service.desiredReplicas && others.length === 0;
+  const settled = ready + exitedOk >= service.desiredReplicas && others.length === 0;
   if (settled && (revision.status === 'ACTIVE' || service.desiredReplicas === 0)) return { phase: 'done', line };
   return { phase: 'progressing', line };
 }

@@ -165,8 +165,10 @@ it('every field of the config set through the API reaches the agent’s replica 
 });
 
 it('restart "no" (CLI --restart no): a replica that exits 0 runs once, stays STOPPED with exit 0, is not replaced; ps shows it', async () => {
-  const r = await berth(['deploy', 'once', '--image', fixtureImage('web:v1'), '--restart', 'no', '--command', 'sh', '--command', '-c', '--command', 'echo ran-once; exit 0', '--detach']);
-  expect(r.code).toBe(0);
+  // Followed (no --detach): the rollout of a run-once revision ends once its replica ran and exited 0.
+  const r = await berth(['deploy', 'once', '--image', fixtureImage('web:v1'), '--restart', 'no', '--command', 'sh', '--command', '-c', '--command', 'echo ran-once; exit 0', '--timeout', '90']);
+  if (r.code !== 0) throw new Error(`deploy exited ${r.code}\n${r.stderr}\n${r.stdout}`);
+  expect(r.stdout).toContain('1 ran and exited 0 (restart no)');
   const done = await waitFor('the replica STOPPED by its own exit', async () => {
     const rs = await replicasOf('once');
     return rs.length === 1 && rs[0]!.state === 'STOPPED' && rs[0]!.completedAt ? rs[0] : null;
