@@ -107,7 +107,21 @@ export interface SyncNodeJob {
   listedAt?: number;
 }
 
-export type NodeCommandJob = StartReplicaJob | StopReplicaJob | SyncNodeJob;
+/**
+ * The image digests a node must keep through image garbage collection besides those of the
+ * replicas it runs: for every live service, the images of its last few revisions
+ * (`BERTH_IMAGE_KEEP_REVISIONS`) that ran on this node, so a rollback to them needs no pull.
+ * Images of deleted services are not listed. The full set each time (not a delta); the agent keeps
+ * the newest by `computedAt` on disk, so it survives an agent restart.
+ */
+export interface KeepImagesJob {
+  kind: 'keep-images';
+  digests: string[];
+  /** ms since the epoch when the set was read. */
+  computedAt: number;
+}
+
+export type NodeCommandJob = StartReplicaJob | StopReplicaJob | SyncNodeJob | KeepImagesJob;
 
 // ---------------------------------------------------------------- agent → scheduler
 
