@@ -1,5 +1,5 @@
 import type { ReplicaSpec } from '@berth/contracts';
-import { ImagePuller, type PullProgress, type UnpackWarning } from '@berth/oci';
+import { ImagePuller, type CredentialProvider, type PullProgress, type UnpackWarning } from '@berth/oci';
 import type { ContainerSpec, ImageConfig } from '@berth/runtime';
 import type { ImageGc } from './image-gc';
 import type { ReplicaCredentials } from './pull-credentials';
@@ -58,7 +58,8 @@ export class OciImageProvider implements ImageProvider {
 
   async prepare(spec: ReplicaSpec, onProgress: (p: PullProgress) => void) {
     const ref = `${spec.image.registry}/${spec.image.repository}@${spec.image.digest}`;
-    const provider = this.credentials?.(spec);
+    // One answer per registry for this start: the admission preview and the pull share it.
+    const provider = onePerRegistry(this.credentials?.(spec));
     this.replicaImages.set(spec.replicaId, spec.image.digest);
     try {
       if (this.gc) await this.gc.admit(await this.puller.preview(ref, provider ? { credentials: provider } : {}), ref);
@@ -105,6 +106,15 @@ export class OciImageProvider implements ImageProvider {
   async keepImages(digests: string[], computedAt: number): Promise<void> {
     await this.gc?.setKeep(digests, computedAt);
   }
+}
+
+function onePerRegistry(p: CredentialProvider | undefined): CredentialProvider | undefined {
+  if (!p) return undefined;
+  const answers = new Map<string, ReturnType<CredentialProvider>>();
+  return (registry) => {
+    if (!answers.has(registry)) answers.set(registry, p(registry));
+    return answers.get(registry);
+  };
 }
 
 /** Hollow nodes: no images, a short simulated pull the first time a digest is seen. */
