@@ -126,6 +126,9 @@ export class ImageGc {
    */
   async collect(trigger: string, extraBytes = 0, protect: string[] = []): Promise<DiskGcPlan | null> {
     try {
+      // Below the mark nothing is queued: a collection waits for running pulls and holds new ones.
+      const before = await this.measure();
+      if (before.usedBytes + extraBytes <= Math.floor((before.totalBytes * this.o.highPercent) / 100)) return null;
       const plan = await this.o.puller.collectWith(async (state) =>
         planDiskGc(state, {
           keep: [...this.keepSet(), ...this.o.inUse()],
