@@ -60,6 +60,17 @@ export const agentConfigSchema = commonSchema.extend({
    * Defaults to `stop` when NODE_ENV=test.
    */
   BERTH_AGENT_ON_EXIT: z.enum(['keep', 'stop']).optional(),
+  /** Image GC: collect unused images when the image store's filesystem is fuller than this (percent)… */
+  BERTH_IMAGE_GC_HIGH_PERCENT: z.coerce.number().min(1).max(100).default(85),
+  /** …down to this (percent, below the high mark). Pulls that would pass the high mark are refused. */
+  BERTH_IMAGE_GC_LOW_PERCENT: z.coerce.number().min(0).max(99).default(80),
+  /** How often disk use is checked besides after each pull. */
+  BERTH_IMAGE_GC_INTERVAL_MS: durationMs(60_000),
+  /**
+   * Give the image store a budget of this many bytes instead of watching its filesystem: the
+   * watermarks then apply to the store's own blobs + snapshots. Unset = statfs of the data dir.
+   */
+  BERTH_IMAGE_STORE_BYTES: z.coerce.number().int().min(1).optional(),
   BERTH_SHIP_LOGS: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
 });
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

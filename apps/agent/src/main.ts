@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
+import { Counter } from 'prom-client';
 import Redis from 'ioredis';
 import { loadConfigOrExit } from '@berth/config';
 import { QueueName, type NodeEventsJob } from '@berth/contracts';
@@ -9,6 +10,7 @@ import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, re
 import { ImagePuller } from '@berth/oci';
 import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime } from '@berth/runtime';
 import { agentConfigSchema, cniFor, defaultCapacity } from './config';
+import { ImageGc } from './image-gc';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
 import { NodeAgent } from './node-agent';
 import { apiPullCredentials } from './pull-credentials';
@@ -64,7 +66,31 @@ async function main() {
       const creds = config.BERTH_JOIN_TOKEN
         ? apiPullCredentials({ apiUrl: config.BERTH_API_URL, joinToken: config.BERTH_JOIN_TOKEN, nodeId: reg.nodeId })
         : undefined;
-      images = new OciImageProvider(puller, creds);
+      const oci = new OciImageProvider(puller, creds);
+      const gc = new ImageGc({
+        puller,
+        keepFile: path.join(dir, 'image-keep.json'),
+        highPercent: config.BERTH_IMAGE_GC_HIGH_PERCENT,
+        lowPercent: config.BERTH_IMAGE_GC_LOW_PERCENT,
+        storeBytes: config.BERTH_IMAGE_STORE_BYTES,
+        inUse: () => oci.inUse(),
+        onRemoved: (digests) => oci.forget(digests),
+        log: log.child({ name, part: 'image-gc' }),
+        registry,
+      });
+      oci.useGc(gc);
+      await gc.start(config.BERTH_IMAGE_GC_INTERVAL_MS);
+      cleanups.push(async () => gc.stop());
+      new Counter({
+        name: 'berth_agent_image_pulled_bytes_total',
+        help: 'Compressed layer bytes downloaded from registries (starts from cached layers add nothing)',
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(oci.pulledBytes);
+        },
+      });
+      images = oci;
       dialer = netProbeDialer;
     }
     const agent = new NodeAgent({

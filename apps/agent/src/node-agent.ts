@@ -162,6 +162,8 @@ export class NodeAgent {
         return this.stopReplica(cmd.replicaId, cmd.generation, cmd.reason, cmd.graceMs);
       case 'sync-node':
         return this.sync(cmd.replicaIds, cmd.listedAt);
+      case 'keep-images':
+        return this.o.images.keepImages?.(cmd.digests, cmd.computedAt);
     }
   }
 
@@ -195,6 +197,7 @@ export class NodeAgent {
       await this.report(e, 'FAILED', { restartCount: 0, reason: `image pull failed: ${(err as Error).message}` });
       return;
     }
+    if (prepared.warnings?.length) await this.reportUnpackWarnings(spec, prepared.warnings);
     if (e.stopRequested) {
       this.replicas.delete(spec.replicaId);
       await this.o.images.release(spec.replicaId).catch(() => undefined);
@@ -203,6 +206,22 @@ export class NodeAgent {
     e.sup = this.supervisor(e, prepared);
     void e.sup.done.then(() => this.forget(e));
     await e.sup.start();
+  }
+
+  /** Unpack warnings (skipped device nodes, dropped xattrs) become one event on the replica's revision. */
+  private reportUnpackWarnings(spec: ReplicaSpec, warnings: { layer: string; entry: string; message: string }[]): Promise<void> {
+    const shown = warnings.slice(0, 20);
+    const first = shown.slice(0, 3).map((w) => `${w.entry}: ${w.message}`).join('; ');
+    return this.send({
+      kind: 'node-event',
+      nodeId: this.o.nodeId,
+      replicaId: spec.replicaId,
+      type: 'image.unpack_warnings',
+      level: 'WARN',
+      message: `image ${spec.image.reference} unpacked on ${this.o.nodeName} with ${warnings.length} warning(s): ${first}${warnings.length > 3 ? '; …' : ''}`,
+      data: { image: spec.image.reference, digest: spec.image.digest, count: warnings.length, warnings: shown },
+      at: new Date().toISOString(),
+    });
   }
 
   private supervisor(e: Entry, prepared: Awaited<ReturnType<ImageProvider['prepare']>>): ReplicaSupervisor {

@@ -79,6 +79,14 @@ const int = (what: string, min = 0) => (v: string) => {
   return n;
 };
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+/**
+ * `--deleted [id]`: read a deleted service of that name (the most recently deleted one, or the one
+ * with this id: `berth services --deleted` lists them) instead of the live one.
+ */
+const DELETED_HELP = 'a deleted service of this name: the most recently deleted, or the one with this id (see `berth services --deleted`)';
+const deletedQuery = (deleted: string | boolean | undefined) =>
+  deleted === undefined || deleted === false ? '' : `deleted=${deleted === true ? 'true' : encodeURIComponent(deleted)}`;
+const withQuery = (path: string, q: string) => (q ? `${path}${path.includes('?') ? '&' : '?'}${q}` : path);
 const stateCell = (c: string, v: string) => (['state', 'status'].includes(c) ? paintState(out, v) : v);
 
 // ---------------------------------------------------------------- following a rollout
@@ -265,10 +273,17 @@ program
   .alias('ls')
   .description('list services')
   .option('--names', 'only the names, one per line (for shell completion)')
+  .option('--deleted', 'deleted services instead (newest deletion first, with their ids)')
   .action(async (o) => {
-    const items = await client().list('v1/services');
+    const items = await client().list(o.deleted ? 'v1/services?deleted=true' : 'v1/services');
     if (o.names) {
       process.stdout.write(items.map((s) => `${s.name}\n`).join(''));
+      return;
+    }
+    if (o.deleted) {
+      print(items, () =>
+        table(items.map((s) => ({ name: s.name, id: s.id, revision: s.activeRevision?.number, image: s.activeRevision?.image, deleted: age(s.deletedAt) }))),
+      );
       return;
     }
     print(items, () =>
@@ -523,8 +538,9 @@ program
 program
   .command('revisions <service>')
   .description('revision history, newest first (* = active)')
-  .action(async (name: string) => {
-    const items = await client().list(`${svcPath(name)}/revisions`);
+  .option('--deleted [id]', DELETED_HELP)
+  .action(async (name: string, o) => {
+    const items = await client().list(withQuery(`${svcPath(name)}/revisions`, deletedQuery(o.deleted)));
     print(items, () =>
       table(
         items.map((r) => ({
@@ -577,8 +593,10 @@ program
   .command('events [service]')
   .description("the timeline, newest first: who did what, when (a service's, or the whole project's)")
   .option('--limit <n>', 'how many', int('--limit', 1), 50)
+  .option('--deleted [id]', `with a service: ${DELETED_HELP}`)
   .action(async (name: string | undefined, o) => {
-    const path = name ? `${svcPath(name)}/events` : 'v1/events';
+    if (o.deleted !== undefined && !name) throw new UsageError('--deleted goes with a service name: berth events <service> --deleted');
+    const path = name ? withQuery(`${svcPath(name)}/events`, deletedQuery(o.deleted)) : 'v1/events';
     const items = await client().list(path, o.limit);
     print(items, () =>
       table(

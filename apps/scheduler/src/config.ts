@@ -43,5 +43,12 @@ export const schedulerConfigSchema = commonSchema.merge(databaseSchema).extend({
   BERTH_PLACEMENT_SAMPLE: z.coerce.number().int().min(0).default(64),
   /** Routing-table changes are coalesced and published this often. */
   BERTH_ROUTES_FLUSH_MS: durationMs(100),
+  /**
+   * Image GC on the nodes keeps, per live service, the images of this many of its latest revisions
+   * that ran on the node (rollback to them needs no pull); the scheduler sends each node that set.
+   */
+  BERTH_IMAGE_KEEP_REVISIONS: positive(3),
+  /** How often the nodes' image keep-sets are recomputed (sent only when they change). */
+  BERTH_IMAGE_KEEP_INTERVAL_MS: durationMs(30_000),
 });
 export type SchedulerConfig = z.infer<typeof schedulerConfigSchema>;

@@ -60,7 +60,9 @@ export class SchedulerQueues {
         ? jobId('start', cmd.spec.replicaId, cmd.spec.generation)
         : cmd.kind === 'stop-replica'
           ? jobId('stop', cmd.replicaId, cmd.generation)
-          : jobId('sync', nodeId, Date.now());
+          : cmd.kind === 'keep-images'
+            ? jobId('keep', nodeId, cmd.computedAt)
+            : jobId('sync', nodeId, Date.now());
     await this.node(nodeId).add(cmd.kind, cmd, { jobId: id, removeOnComplete: true, removeOnFail: 100 });
   }
 

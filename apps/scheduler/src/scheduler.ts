@@ -6,6 +6,7 @@ import { QueueName, type NodeEventsJob, type ReconcileJob } from '@berth/contrac
 import type { PrismaService } from '@berth/db';
 import type { SchedulerConfig } from './config';
 import { NodeRepository, ReplicaRepository, SchedulerRepository } from './db';
+import { ImageKeepPublisher } from './node-events/image-keep.publisher';
 import { LivenessMonitor } from './node-events/liveness.monitor';
 import { NodeEventsService } from './node-events/node-events.service';
 import { SchedulerQueues } from './queues';
@@ -33,7 +34,7 @@ export type SchedulerSettings = Pick<
   | 'BERTH_NODE_SNAPSHOT_TTL_MS'
   | 'BERTH_ROUTES_FLUSH_MS'
 > &
-  Partial<Pick<SchedulerConfig, 'BERTH_PLACEMENT_SAMPLE' | 'BERTH_RECONCILE_BATCH'>>;
+  Partial<Pick<SchedulerConfig, 'BERTH_PLACEMENT_SAMPLE' | 'BERTH_RECONCILE_BATCH' | 'BERTH_IMAGE_KEEP_REVISIONS' | 'BERTH_IMAGE_KEEP_INTERVAL_MS'>>;
 
 export interface RunningScheduler {
   reconcile: ReconcileService;
@@ -87,7 +88,13 @@ export function startScheduler(deps: {
     missedBeats: s.BERTH_NODE_DOWN_AFTER_MISSED,
     checkIntervalMs: s.BERTH_LIVENESS_CHECK_INTERVAL_MS,
   });
-  const nodeEvents = new NodeEventsService(nodeRepo, replicaRepo, schedulerRepo, queues, routes, liveness, log.child({ part: 'node-events' }));
+  const imageKeep = new ImageKeepPublisher(schedulerRepo, queues, log.child({ part: 'image-keep' }), {
+    intervalMs: s.BERTH_IMAGE_KEEP_INTERVAL_MS ?? 30_000,
+    keepRevisions: s.BERTH_IMAGE_KEEP_REVISIONS ?? 3,
+  });
+  const nodeEvents = new NodeEventsService(nodeRepo, replicaRepo, schedulerRepo, queues, routes, liveness, log.child({ part: 'node-events' }), undefined, (nodeId) =>
+    imageKeep.nodeStarted(nodeId),
+  );
 
   const metrics = deps.registry
     ? {
@@ -153,6 +160,7 @@ export function startScheduler(deps: {
   void resync().catch((e) => log.error({ err: e }, 'initial resync failed'));
   liveness.start();
   routes.start();
+  imageKeep.start();
 
   return {
     reconcile,
@@ -165,6 +173,7 @@ export function startScheduler(deps: {
       if (resyncTimer) clearTimeout(resyncTimer);
       resyncTimer = null;
       liveness.stop();
+      imageKeep.stop();
       await Promise.all([reconcileWorker.close(), nodeEventsWorker.close()]);
       await nodeEvents.close();
       await routes.close();

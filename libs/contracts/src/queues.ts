@@ -95,32 +95,41 @@ export type ReplicaSpec = z.infer<typeof ReplicaSpecSchema>;
 export const StartReplicaJobSchema = z.strictObject({ kind: z.literal('start-replica'), spec: ReplicaSpecSchema });
 export type StartReplicaJob = z.infer<typeof StartReplicaJobSchema>;
 
-export interface StopReplicaJob {
-  kind: 'stop-replica';
-  replicaId: string;
-  generation: number;
-  reason: string;
-  graceMs: number;
-}
+export const StopReplicaJobSchema = z.strictObject({
+  kind: z.literal('stop-replica'),
+  replicaId: z.string().min(1),
+  generation: z.int(),
+  reason: z.string(),
+  graceMs: z.int().min(0),
+});
+export type StopReplicaJob = z.infer<typeof StopReplicaJobSchema>;
 
 /**
  * Tells an agent the full set of replicas it should run; anything else it has is stopped.
  * `listedAt` (ms since the epoch, taken before the list was read) fences the list: a start command
  * queued at or after it may be for a placement the list could not see yet, so it is kept.
  */
-export interface SyncNodeJob {
-  kind: 'sync-node';
-  replicaIds: string[];
-  listedAt?: number;
-}
+export const SyncNodeJobSchema = z.strictObject({ kind: z.literal('sync-node'), replicaIds: z.array(z.string()), listedAt: z.number().optional() });
+export type SyncNodeJob = z.infer<typeof SyncNodeJobSchema>;
 
-export type NodeCommandJob = StartReplicaJob | StopReplicaJob | SyncNodeJob;
+/**
+ * The image digests a node must keep through image garbage collection besides those of the
+ * replicas it runs: for every live service, the images of its last few revisions
+ * (`BERTH_IMAGE_KEEP_REVISIONS`) that ran on this node, so a rollback to them needs no pull.
+ * Images of deleted services are not listed. The full set each time (not a delta); the agent keeps
+ * the newest by `computedAt` on disk, so it survives an agent restart.
+ */
+export const KeepImagesJobSchema = z.strictObject({
+  kind: z.literal('keep-images'),
+  digests: z.array(z.string()),
+  /** ms since the epoch when the set was read. */
+  computedAt: z.number(),
+});
+export type KeepImagesJob = z.infer<typeof KeepImagesJobSchema>;
 
-const NodeCommandJobSchema = z.discriminatedUnion('kind', [
-  StartReplicaJobSchema,
-  z.strictObject({ kind: z.literal('stop-replica'), replicaId: z.string().min(1), generation: z.int(), reason: z.string(), graceMs: z.int().min(0) }),
-  z.strictObject({ kind: z.literal('sync-node'), replicaIds: z.array(z.string()), listedAt: z.number().optional() }),
-]);
+/** Everything a node queue carries (scheduler → agent); one schema, parsed by the agent. */
+const NodeCommandJobSchema = z.discriminatedUnion('kind', [StartReplicaJobSchema, StopReplicaJobSchema, SyncNodeJobSchema, KeepImagesJobSchema]);
+export type NodeCommandJob = z.infer<typeof NodeCommandJobSchema>;
 
 /** What an agent does with a job from its node queue: parse it, never guess (ConfigContractError names what is off). */
 export function parseNodeCommand(data: unknown): NodeCommandJob {

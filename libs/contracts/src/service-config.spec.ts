@@ -111,6 +111,13 @@ describe('service config contract', () => {
     expect(parseNodeCommand({ kind: 'start-replica', spec })).toEqual({ kind: 'start-replica', spec });
     expect(() => parseNodeCommand({ kind: 'start-replica', spec: { ...spec, restart: 'no' } })).toThrow(/spec\.restart/);
     expect(() => parseNodeCommand({ kind: 'launch' })).toThrow(/node command/);
+    for (const cmd of [
+      { kind: 'stop-replica', replicaId: 'r1', generation: 2, reason: 'scaled down', graceMs: 1000 },
+      { kind: 'sync-node', replicaIds: ['r1'], listedAt: 5 },
+      { kind: 'keep-images', digests: [digest], computedAt: 5 },
+    ]) {
+      expect(parseNodeCommand(cmd)).toEqual(cmd);
+    }
   });
 
   it('publishes OpenAPI schemas from the same definitions', () => {

@@ -386,6 +386,7 @@ export const ServiceSummarySchema = z.object({
   activeRevision: RevisionSummarySchema.nullable(),
   createdAt: isoTime,
   updatedAt: isoTime,
+  deletedAt: isoTime.nullable().describe('set on a deleted service (read with ?deleted=); its name may belong to a live service now'),
 });
 export type ServiceSummary = z.infer<typeof ServiceSummarySchema>;
 

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ContentStore, type Ingest } from './content-store';
-import { executeGc, gatherGcState, planGc, type GcPlan, type GcPolicy } from './gc';
+import { executeGc, gatherGcState, missingLayerBytes, planGc, type GcPlan, type GcPolicy, type GcState } from './gc';
 import { ImageRecordStore, type ImageRecord } from './image-store';
 import { LayerUnpacker, type UnpackWarning } from './layer-unpacker';
 import { formatReference, parseReference, type ImageReference } from './reference';
@@ -50,6 +50,19 @@ export interface PullOptions {
    * fails there, before any cached layer is handed out.
    */
   credentials?: CredentialProvider;
+  /** Warnings of this pull's layer unpacks (skipped device nodes, dropped xattrs), besides the puller-wide `onWarning`. */
+  onWarning?: (w: UnpackWarning) => void;
+}
+
+/** What a pull of an image would fetch, from its manifest (nothing downloaded but manifest and config). */
+export interface PullPreview {
+  digest: string;
+  indexDigest?: string;
+  chainIds: string[];
+  /** Declared (compressed) sizes of every layer. */
+  layers: { digest: string; size: number }[];
+  /** Declared bytes of the layers whose snapshot is not on this node yet. */
+  missingBytes: number;
 }
 
 export interface PullResult {
@@ -207,7 +220,7 @@ export class ImagePuller {
     const chainIds = computeChainIds(diffIds);
 
     const outcomes = await mapLimit(img.layers, this.opts.concurrency, (layer, i) =>
-      this.ensureLayer(client, ref, layer, chainIds[i]!, i > 0 ? chainIds[i - 1] : undefined, options.onProgress),
+      this.ensureLayer(client, ref, layer, chainIds[i]!, i > 0 ? chainIds[i - 1] : undefined, options.onProgress, options.onWarning),
     );
 
     const record: ImageRecord = {
@@ -245,10 +258,11 @@ export class ImagePuller {
     chainId: string,
     parentChainId: string | undefined,
     onProgress?: (p: PullProgress) => void,
+    onWarning?: (w: UnpackWarning) => void,
   ): Promise<LayerOutcome> {
     const running = this.inflightLayers.get(chainId);
     if (running) return running.then((o) => ({ ...o, fetched: false, bytes: 0, reused: true }));
-    const p = this.unpackLayer(client, ref, layer, chainId, parentChainId, onProgress).finally(() => this.inflightLayers.delete(chainId));
+    const p = this.unpackLayer(client, ref, layer, chainId, parentChainId, onProgress, onWarning).finally(() => this.inflightLayers.delete(chainId));
     this.inflightLayers.set(chainId, p);
     return p;
   }
@@ -260,6 +274,7 @@ export class ImagePuller {
     chainId: string,
     parentChainId: string | undefined,
     onProgress?: (p: PullProgress) => void,
+    onWarning?: (w: UnpackWarning) => void,
   ): Promise<LayerOutcome> {
     if (await this.snapshotter.stat(chainId)) {
       onProgress?.({ layer: layer.digest, done: layer.size, total: layer.size, status: 'exists' });
@@ -290,6 +305,13 @@ export class ImagePuller {
         }
         const unpackOpts: Parameters<LayerUnpacker['unpack']>[3] = { onBytes };
         if (ingest) unpackOpts.ingest = ingest;
+        if (onWarning) {
+          const global = this.opts.onWarning;
+          unpackOpts.onWarning = (w) => {
+            global?.(w);
+            onWarning(w);
+          };
+        }
         const res = await this.unpacker.unpack(source, staging.dir, layer, unpackOpts);
         const info: Parameters<typeof staging.commit>[0] = { diffId: res.diffId, layerDigest: layer.digest, size: res.uncompressedBytes };
         if (parentChainId) info.parentChainId = parentChainId;
@@ -313,15 +335,51 @@ export class ImagePuller {
   }
 
   /**
+   * Resolves `target` and says what pulling it would add, without downloading layers (the
+   * manifest and config are fetched and stored, as a pull would). For admission checks.
+   */
+  async preview(target: PullTarget, options: Pick<PullOptions, 'platform' | 'credentials'> = {}): Promise<PullPreview> {
+    await this.init();
+    const client = options.credentials ? this.client.withCredentials(options.credentials) : this.client;
+    try {
+      const ref = typeof target === 'string' ? parseReference(target) : target;
+      const img = await client.resolve(ref, options.platform ? { platform: options.platform } : {});
+      const chainIds = computeChainIds(img.layers.map((l) => l.diffId));
+      const present = new Set<string>();
+      for (const c of chainIds) if (await this.snapshotter.stat(c)) present.add(c);
+      const out: PullPreview = {
+        digest: img.digest,
+        chainIds,
+        layers: img.layers.map((l) => ({ digest: l.digest, size: l.size })),
+        missingBytes: missingLayerBytes(img.layers, chainIds, (c) => present.has(c) || this.inflightLayers.has(c)),
+      };
+      if (img.indexDigest) out.indexDigest = img.indexDigest;
+      return out;
+    } finally {
+      if (client !== this.client) await client.close();
+    }
+  }
+
+  /**
    * Collects garbage per `policy` once no pull is running (pulls wait for it to finish).
    * Returns the plan it executed.
    */
-  async collectGarbage(policy: GcPolicy): Promise<GcPlan> {
+  collectGarbage(policy: GcPolicy): Promise<GcPlan> {
+    return this.collectWith((state) => planGc(state, policy));
+  }
+
+  /**
+   * Collects what `planner` picks from the store's current state, once no pull is running (pulls
+   * started meanwhile wait for it). Returns the executed plan.
+   */
+  async collectWith<P extends GcPlan>(planner: (state: GcState) => P | Promise<P>): Promise<P> {
     await this.init();
+    const previous = this.gcRunning;
     const run = (async () => {
+      await previous;
       for (let i = 0; this.activePulls > 0 && i < 6000; i++) await new Promise((r) => setTimeout(r, 50));
       const deps = { content: this.content, snapshotter: this.snapshotter, images: this.images };
-      const plan = planGc(await gatherGcState(deps), policy);
+      const plan = await planner(await gatherGcState(deps));
       if (plan.triggered) await executeGc(plan, deps);
       return plan;
     })();

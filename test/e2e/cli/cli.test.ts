@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fixtureImage } from '../../support/env';
 import { RunningSystem, api, freePort, startSystem } from '../../support/system';
+import { request } from '../../integration/gateway/upstreams';
 
 /**
  * The built `berth` CLI (swc output, as `npm run build` makes it) run as a child process against a
@@ -295,5 +296,41 @@ describe('fleet', () => {
     expect(nodes.find((n) => n.name === node)).toMatchObject({ status: 'DRAINING' });
     const back = JSON.parse((await berth(['undrain', node, '--json'])).stdout);
     expect(back).toMatchObject({ name: node, status: 'READY' });
+  });
+});
+
+describe('a deleted name can be used again', () => {
+  const version = () => request(sys.gatewayPort, `again.${sys.projectSlug}.localhost`, { path: '/version' });
+
+  it('deploy after delete creates a new service that gets the route; the old history stays readable with --deleted', async () => {
+    succeeded(await berth(['deploy', 'again', '--image', fixtureImage('web:v1'), '--port', '8080']));
+    expect((await version()).body.trim()).toBe('v1');
+    const old = JSON.parse((await berth(['status', 'again', '--json'])).stdout);
+    succeeded(await berth(['delete', 'again']));
+
+    const r = await berth(['deploy', 'again', '--image', fixtureImage('web:v2'), '--port', '8080']);
+    succeeded(r);
+    expect(r.stderr).toContain('created again: revision 1 (CREATE)');
+    // The gateway routes the name to the new service.
+    expect((await version()).body.trim()).toBe('v2');
+
+    // Once the deleted service's replica is gone, its leftovers have not taken the route.
+    for (let i = 0; i < 120; i++) {
+      const reps = JSON.parse((await berth(['revisions', 'again', '--deleted', '--json'])).stdout);
+      expect(reps).toHaveLength(1);
+      const replicas = await api(sys.apiUrl, 'GET', `/v1/services/again/replicas?deleted=${old.id}`, undefined, sys.adminToken);
+      if (replicas.items.every((x: any) => ['STOPPED', 'FAILED', 'LOST'].includes(x.state))) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    expect((await version()).body.trim()).toBe('v2');
+
+    const oldRevs = JSON.parse((await berth(['revisions', 'again', '--deleted', old.id, '--json'])).stdout) as any[];
+    expect(oldRevs.map((x) => [x.number, x.image])).toEqual([[1, fixtureImage('web:v1')]]);
+    expect((await berth(['revisions', 'again'])).stdout).toContain(fixtureImage('web:v2'));
+    const events = JSON.parse((await berth(['events', 'again', '--deleted', '--json'])).stdout) as any[];
+    expect(events[0]).toMatchObject({ type: 'service.deleted', serviceId: old.id });
+    const deleted = JSON.parse((await berth(['services', '--deleted', '--json'])).stdout) as any[];
+    expect(deleted.find((x) => x.id === old.id)).toMatchObject({ name: 'again', deletedAt: expect.any(String) });
+    expect((await berth(['events', '--deleted'])).code).toBe(2);
   });
 });

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReplicaSpec } from '@berth/contracts';
 import { ImagePuller, RegistryAuthError, RegistryClient } from '@berth/oci';
+import pino from 'pino';
+import { ImageGc } from '../../../apps/agent/src/image-gc';
 import { OciImageProvider } from '../../../apps/agent/src/image-provider';
 import { apiPullCredentials } from '../../../apps/agent/src/pull-credentials';
 import { makeLayer, pushImage, uniqueRepo, type PushedImage } from './helpers/image-builder';
@@ -123,6 +125,17 @@ describe('pulling private images', () => {
       const puller = newPuller('agent');
       const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, joinToken: 'bjt_test', nodeId: 'node-7' });
       const provider = new OciImageProvider(puller, creds);
+      // As main.ts wires it: image GC's admission reads the manifest first, with the same answer.
+      const gc = new ImageGc({
+        puller,
+        keepFile: join(tmp, 'agent-keep.json'),
+        highPercent: 85,
+        lowPercent: 80,
+        storeBytes: 1024 ** 3,
+        inUse: () => provider.inUse(),
+        log: pino({ level: 'silent' }),
+      });
+      provider.useGc(gc);
       const prepared = await provider.prepare(spec('r-1'), () => undefined);
       expect(prepared.rootfs.mounts?.[0]?.type).toBe('overlay');
       expect(provider.cached()).toEqual([image.digest]);

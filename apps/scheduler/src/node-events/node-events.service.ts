@@ -32,6 +32,8 @@ export class NodeEventsService {
     private readonly liveness: LivenessMonitor,
     private readonly log: Logger,
     private readonly heartbeatFlushMs = 100,
+    /** An agent announced `agent.started` (it gets its image keep-set again). */
+    private readonly onAgentStarted?: (nodeId: string) => void,
   ) {}
 
   handle(job: NodeEventsJob): Promise<void> {
@@ -148,12 +150,19 @@ export class NodeEventsService {
       const listedAt = Date.now();
       const replicaIds = await this.nodes.replicaIdsToRun(job.nodeId);
       await this.queues.sendToNode(job.nodeId, { kind: 'sync-node', replicaIds, listedAt });
+      this.onAgentStarted?.(job.nodeId);
     }
     let serviceId: string | null = null;
-    if (job.replicaId) serviceId = (await this.replicas.get(job.replicaId))?.serviceId ?? null;
+    let revisionId: string | null = null;
+    if (job.replicaId) {
+      const replica = await this.replicas.get(job.replicaId);
+      serviceId = replica?.serviceId ?? null;
+      revisionId = replica?.revisionId ?? null;
+    }
     await this.scheduler.appendEvents([
       {
         serviceId,
+        revisionId,
         replicaId: job.replicaId ?? null,
         nodeId: job.nodeId,
         type: job.type,

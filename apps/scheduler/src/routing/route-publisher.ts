@@ -8,6 +8,13 @@ import type { SchedulerRepository } from '../db';
  * reconciles and replica reports; a flush every `flushMs` rebuilds their entries in one query,
  * writes only entries whose content changed, and announces each changed field on the channel.
  * Deleted services with nothing left running are removed from the table.
+ *
+ * A field (`<project>/<service>`) belongs to the service whose id its entry carries. A deleted
+ * service's name may already belong to a new live service: the live one always writes its entry,
+ * while a deleted one (still draining, or gone) only writes or removes the field while the entry
+ * there is its own (or absent), so its leftovers never replace or drop the new service's route.
+ * The check is a read then a write (not atomic across scheduler instances); a lost entry is
+ * rewritten by the live service's next flush (every reconcile and the periodic resync mark it).
  */
 export class RoutePublisher {
   private dirty = new Set<string>();
@@ -76,9 +83,17 @@ export class RoutePublisher {
     for (const s of services) {
       const field = routeKey(s.project.slug, s.name);
       const mine = byService.get(s.id) ?? [];
+      const currentRaw = await this.redis.hget(RedisKey.routes, field);
+      const current = currentRaw ? (JSON.parse(currentRaw) as RouteEntry) : null;
+      if (s.deletedAt && current && current.serviceId !== s.id) {
+        // The name belongs to another (live) service now: leave its entry alone.
+        this.fields.delete(s.id);
+        continue;
+      }
       // A deleted service once its replicas are gone, and a worker (no port) always, have no route.
       if ((s.deletedAt && mine.length === 0) || s.port === null) {
-        if ((await this.redis.hdel(RedisKey.routes, field)) > 0) await this.redis.publish(RedisKey.routesChannel, field);
+        if (current && (await this.redis.hdel(RedisKey.routes, field)) > 0) await this.redis.publish(RedisKey.routesChannel, field);
+        this.fields.delete(s.id);
         continue;
       }
       const entry: RouteEntry = {
@@ -95,21 +110,27 @@ export class RoutePublisher {
         startingReplicas: mine.filter((r) => r.state !== 'READY').length,
         updatedAt: new Date().toISOString(),
       };
-      const current = await this.redis.hget(RedisKey.routes, field);
-      if (current && sameRoute(JSON.parse(current) as RouteEntry, entry)) continue;
+      if (current && sameRoute(current, entry)) continue;
       await this.redis.hset(RedisKey.routes, field, JSON.stringify(entry));
       await this.redis.publish(RedisKey.routesChannel, field);
       const old = this.fields.get(s.id);
-      if (old && old !== field && (await this.redis.hdel(RedisKey.routes, old)) > 0) await this.redis.publish(RedisKey.routesChannel, old);
+      if (old && old !== field) await this.dropOwnField(old, s.id);
       this.fields.set(s.id, field);
     }
     // Services gone from the database entirely (hard-deleted): drop the field we know.
     for (const id of ids) {
       if (seen.has(id)) continue;
       const field = this.fields.get(id);
-      if (field && (await this.redis.hdel(RedisKey.routes, field)) > 0) await this.redis.publish(RedisKey.routesChannel, field);
+      if (field) await this.dropOwnField(field, id);
       this.fields.delete(id);
     }
+  }
+
+  /** Removes `field` only while its entry is this service's. */
+  private async dropOwnField(field: string, serviceId: string): Promise<void> {
+    const raw = await this.redis.hget(RedisKey.routes, field);
+    if (!raw || (JSON.parse(raw) as RouteEntry).serviceId !== serviceId) return;
+    if ((await this.redis.hdel(RedisKey.routes, field)) > 0) await this.redis.publish(RedisKey.routesChannel, field);
   }
 
   async close(): Promise<void> {

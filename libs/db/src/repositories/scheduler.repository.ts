@@ -240,6 +240,30 @@ export class SchedulerRepository {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Image digests each node must keep through image GC: for every live (not deleted) service, the
+   * images of its last `keepRevisions` revisions (by number) that had a replica on that node.
+   * Every READY or DRAINING node is listed, with an empty list when it keeps nothing.
+   */
+  async imageKeepSets(keepRevisions: number): Promise<Map<string, string[]>> {
+    const db = this.prisma.client;
+    const nodes = await db.node.findMany({ where: { status: { in: ['READY', 'DRAINING'] } }, select: { id: true } });
+    const rows = await db.$queryRaw<{ nodeId: string; digests: string[] }[]>`
+      WITH lastk AS (
+        SELECT v.id, v."imageDigest" FROM (
+          SELECT v.id, v."imageDigest", row_number() OVER (PARTITION BY v."serviceId" ORDER BY v.number DESC) AS k
+          FROM "Revision" v JOIN "Service" s ON s.id = v."serviceId" AND s."deletedAt" IS NULL
+        ) v WHERE v.k <= ${keepRevisions}
+      )
+      SELECT r."nodeId"::text AS "nodeId", array_agg(DISTINCT l."imageDigest") AS digests
+      FROM "Replica" r JOIN lastk l ON l.id = r."revisionId"
+      WHERE r."nodeId" IS NOT NULL
+      GROUP BY r."nodeId"`;
+    const out = new Map<string, string[]>(nodes.map((n) => [n.id, []]));
+    for (const r of rows) if (out.has(r.nodeId)) out.set(r.nodeId, [...r.digests].sort());
+    return out;
+  }
+
   /** Replicas whose command may have been lost (enqueued after a commit that a crash interrupted). */
   commandsToResend(serviceId: string, olderThan: Date) {
     return this.prisma.client.replica.findMany({
@@ -287,6 +311,13 @@ export class SchedulerRepository {
   /** Appends events not tied to a plan (node down, agent events). */
   async appendEvents(events: (PlanEventWrite & { projectId?: string | null; serviceId?: string | null; actor: string })[]) {
     if (events.length === 0) return;
+    // A service's event belongs to its project too (the api lists events by project).
+    const missing = [...new Set(events.filter((e) => e.serviceId && !e.projectId).map((e) => e.serviceId!))];
+    if (missing.length > 0) {
+      const rows = await this.prisma.client.service.findMany({ where: { id: { in: missing } }, select: { id: true, projectId: true } });
+      const projectOf = new Map(rows.map((r) => [r.id, r.projectId]));
+      events = events.map((e) => (e.serviceId && !e.projectId ? { ...e, projectId: projectOf.get(e.serviceId) ?? null } : e));
+    }
     await this.prisma.client.event.createMany({
       data: events.map((e) => ({
         projectId: e.projectId ?? null,

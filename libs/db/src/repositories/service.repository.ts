@@ -68,9 +68,26 @@ export class ServiceRepository {
     return { service: { ...service, activeRevision }, counts: row.c ?? {} };
   }
 
-  /** Any service holding the name, deleted or not (names stay taken so history keeps its meaning). */
-  findNameHolder(projectId: string, name: string): Promise<Service | null> {
-    return this.prisma.client.service.findUnique({ where: { projectId_name: { projectId, name } } });
+  /**
+   * Deleted services that had this name, newest deletion first (a name is unique only among live
+   * services, so several deleted ones may share it). `id` narrows to one of them.
+   */
+  findDeletedByName(projectId: string, name: string, id?: string): Promise<ServiceWithRevision | null> {
+    return this.prisma.client.service.findFirst({
+      where: { projectId, name, deletedAt: { not: null }, ...(id ? { id } : {}) },
+      include: { activeRevision: true },
+      orderBy: [{ deletedAt: 'desc' }, { id: 'desc' }],
+    });
+  }
+
+  /** The project's deleted services, newest deletion first. */
+  listDeleted(projectId: string, page: PageArgs): Promise<ServiceWithRevision[]> {
+    return this.prisma.client.service.findMany({
+      where: { projectId, deletedAt: { not: null } },
+      include: { activeRevision: true },
+      orderBy: [{ deletedAt: 'desc' }, { id: 'desc' }],
+      ...pageQuery(page),
+    });
   }
 
   list(projectId: string, page: PageArgs): Promise<ServiceWithRevision[]> {

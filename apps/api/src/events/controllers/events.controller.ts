@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentProject, ProjectRole } from '../../auth/access.decorators';
 import type { ProjectContext } from '../../auth/principal';
 import { PageQuery, pageRequest } from '../../common/pagination/pagination';
+import { DeletedPageQuery, deletedSelector } from '../../services/inputs/deleted.query';
 import { ServicesService } from '../../services/services/services.service';
 import { EventsService } from '../services/events.service';
 
@@ -24,8 +25,9 @@ export class EventsController {
 
   @Get('services/:name/events')
   @ProjectRole('viewer')
-  async forService(@CurrentProject() project: ProjectContext, @Param('name') name: string, @Query() q: PageQuery) {
-    const s = await this.services.mustFind(project, name);
+  @ApiOperation({ summary: "A service's timeline, newest first; `?deleted=` reads a deleted service of that name" })
+  async forService(@CurrentProject() project: ProjectContext, @Param('name') name: string, @Query() q: DeletedPageQuery) {
+    const s = await this.services.findForRead(project, name, deletedSelector(q));
     return this.events.list(project, pageRequest(q, 'int'), s.id);
   }
 }

@@ -4,11 +4,12 @@ import type { Request, Response } from 'express';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
 import type { ProjectContext } from '../../auth/principal';
-import { PageQuery, pageRequest } from '../../common/pagination/pagination';
+import { pageRequest } from '../../common/pagination/pagination';
 import { CreateServiceInputSchema, ServiceConfigInputSchema, type CreateServiceInput, type ServiceConfigInput } from '@berth/contracts';
 import { ApiContractResponse } from '../../common/validation/contract-schemas';
 import { ApiContractBody, ContractBody } from '../../common/validation/zod-body';
 import { DeployInput, DiffQuery, LogsQuery, RollbackInput, ScaleInput } from '../inputs/service.inputs';
+import { DeletedPageQuery, DeletedQuery, deletedSelector } from '../inputs/deleted.query';
 import { LogsService } from '../services/logs.service';
 import { ServicesService } from '../services/services.service';
 
@@ -37,16 +38,21 @@ export class ServicesController {
   @Get()
   @ProjectRole('viewer')
   @ApiContractResponse('ServiceSummary', { list: true })
-  list(@CurrentProject() p: ProjectContext, @Query() q: PageQuery) {
-    return this.svc.list(p, pageRequest(q));
+  @ApiOperation({ summary: 'Live services, newest first; `?deleted=true`: deleted services instead, newest deletion first (with ids and deletedAt)' })
+  list(@CurrentProject() p: ProjectContext, @Query() q: DeletedPageQuery) {
+    const deleted = deletedSelector(q);
+    if (typeof deleted === 'string') {
+      throw new DomainError(ErrorCode.Validation, 'deleted must be true or false when listing services', { field: 'deleted' });
+    }
+    return this.svc.list(p, pageRequest(q), deleted === true);
   }
 
   @Get(':name')
   @ProjectRole('viewer')
-  @ApiOperation({ summary: 'Service detail: desired/ready replicas, active revision, URL' })
+  @ApiOperation({ summary: 'Service detail: desired/ready replicas, active revision, URL; `?deleted=` reads a deleted service of that name' })
   @ApiContractResponse('ServiceDetail')
-  get(@CurrentProject() p: ProjectContext, @Param('name') name: string) {
-    return this.svc.detail(p, name);
+  get(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: DeletedQuery) {
+    return this.svc.detail(p, name, deletedSelector(q));
   }
 
   @Patch(':name')
@@ -93,8 +99,9 @@ export class ServicesController {
   @Get(':name/revisions')
   @ProjectRole('viewer')
   @ApiContractResponse('Revision', { list: true })
-  revisions(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: PageQuery) {
-    return this.svc.listRevisions(p, name, pageRequest(q));
+  @ApiOperation({ summary: 'Revision history, newest first; `?deleted=` reads a deleted service of that name' })
+  revisions(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: DeletedPageQuery) {
+    return this.svc.listRevisions(p, name, pageRequest(q), deletedSelector(q));
   }
 
   @Get(':name/revisions/diff')
@@ -107,16 +114,16 @@ export class ServicesController {
   @Get(':name/revisions/:number')
   @ProjectRole('viewer')
   @ApiContractResponse('Revision')
-  revision(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Param('number', revisionNumber) n: number) {
-    return this.svc.getRevision(p, name, n);
+  revision(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Param('number', revisionNumber) n: number, @Query() q: DeletedQuery) {
+    return this.svc.getRevision(p, name, n, deletedSelector(q));
   }
 
   @Get(':name/replicas')
   @ProjectRole('viewer')
   @ApiOperation({ summary: 'Replicas; `pull {done, total, layers}` (bytes) while and after an image pull, when the agent recorded it' })
   @ApiContractResponse('Replica', { list: true })
-  async replicas(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: PageQuery) {
-    const page = await this.svc.replicas(p, name, pageRequest(q));
+  async replicas(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: DeletedPageQuery) {
+    const page = await this.svc.replicas(p, name, pageRequest(q), deletedSelector(q));
     const pull = await this.logs.pullProgress(page.items.map((r) => r.id)).catch(() => new Map());
     return { ...page, items: page.items.map((r) => ({ ...r, pull: pull.get(r.id) ?? null })) };
   }

@@ -32,6 +32,9 @@ import { CLOCK, type Clock } from '../../tokens';
 import type { DeployInput, RollbackInput, ScaleInput } from '../inputs/service.inputs';
 import { desiredReplicas, diffConfigs, rowFromSpec, runFieldsOf, sameRun, specFromRow } from './service-spec';
 
+/** Which deleted service a history read means: the most recently deleted one of the name, or one by id. */
+export type DeletedSelector = true | string;
+
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Merges a (partial) config input over a spec (the contract's rules); 400 naming the fields when the result is invalid. */
@@ -97,12 +100,41 @@ export class ServicesService {
     return s;
   }
 
-  async list(project: ProjectContext, page: PageRequest) {
-    const rows = await this.services.list(project.id, { take: page.limit + 1, afterId: page.after });
+  /**
+   * The service a history read addresses: the live one, or with `deleted` a deleted one —
+   * `true` picks the most recently deleted service of that name, a service id picks that one.
+   */
+  async findForRead(project: ProjectContext, name: string, deleted?: DeletedSelector): Promise<ServiceWithRevision> {
+    if (deleted === undefined) return this.mustFind(project, name);
+    const s = DNS_LABEL.test(name) ? await this.services.findDeletedByName(project.id, name, deleted === true ? undefined : deleted) : null;
+    if (!s) {
+      throw new DomainError(
+        ErrorCode.NotFound,
+        deleted === true
+          ? `no deleted service '${name.slice(0, 100)}' in project ${project.slug}`
+          : `no deleted service '${name.slice(0, 100)}' with id ${deleted} in project ${project.slug} (see GET /v1/services?deleted=true)`,
+      );
+    }
+    return s;
+  }
+
+  /** Live services, newest first; with `deleted`, the deleted ones instead, newest deletion first. */
+  async list(project: ProjectContext, page: PageRequest, deleted = false) {
+    const args = { take: page.limit + 1, afterId: page.after };
+    const rows = deleted ? await this.services.listDeleted(project.id, args) : await this.services.list(project.id, args);
     return toPage(rows, page.limit, (r) => r.id, (r) => this.summary(project, r));
   }
 
-  async detail(project: ProjectContext, name: string): Promise<ServiceDetail> {
+  async detail(project: ProjectContext, name: string, deleted?: DeletedSelector): Promise<ServiceDetail> {
+    if (deleted !== undefined) {
+      const s = await this.findForRead(project, name, deleted);
+      const counts = await this.services.replicaCounts(s.id);
+      return {
+        ...this.summary(project, s),
+        spec: specFromRow(s),
+        replicas: { desired: s.desiredReplicas, ready: counts.READY ?? 0, byState: counts },
+      };
+    }
     const found = DNS_LABEL.test(name) ? await this.services.findDetailByName(project.id, name) : null;
     if (!found) throw new DomainError(ErrorCode.NotFound, `service '${name.slice(0, 100)}' not found in project ${project.slug}`);
     const { service: s, counts } = found;
@@ -126,17 +158,19 @@ export class ServicesService {
       activeRevision: s.activeRevision ? revisionSummary(s.activeRevision) : null,
       createdAt: s.createdAt.toISOString(),
       updatedAt: s.updatedAt.toISOString(),
+      /** Set on a deleted service (reads with `?deleted=`); its name may belong to a live service now. */
+      deletedAt: s.deletedAt ? s.deletedAt.toISOString() : null,
     };
   }
 
-  async listRevisions(project: ProjectContext, name: string, page: PageRequest) {
-    const s = await this.mustFind(project, name);
+  async listRevisions(project: ProjectContext, name: string, page: PageRequest, deleted?: DeletedSelector) {
+    const s = await this.findForRead(project, name, deleted);
     const rows = await this.revisions.list(s.id, { take: page.limit + 1, afterId: page.after });
     return toPage(rows, page.limit, (r) => r.id, (r) => revisionOut(r, r.id === s.activeRevisionId));
   }
 
-  async getRevision(project: ProjectContext, name: string, n: number) {
-    const s = await this.mustFind(project, name);
+  async getRevision(project: ProjectContext, name: string, n: number, deleted?: DeletedSelector) {
+    const s = await this.findForRead(project, name, deleted);
     const r = await this.mustFindRevision(s, n);
     return revisionOut(r, r.id === s.activeRevisionId);
   }
@@ -152,8 +186,8 @@ export class ServicesService {
     };
   }
 
-  async replicas(project: ProjectContext, name: string, page: PageRequest) {
-    const s = await this.mustFind(project, name);
+  async replicas(project: ProjectContext, name: string, page: PageRequest, deleted?: DeletedSelector) {
+    const s = await this.findForRead(project, name, deleted);
     const rows = await this.services.listReplicas(s.id, { take: page.limit + 1, afterId: page.after });
     return toPage(rows, page.limit, (r) => r.id, (r): ReplicaOut => ({
       id: r.id,
@@ -183,15 +217,10 @@ export class ServicesService {
 
   async create(project: ProjectContext, actor: Actor, input: CreateServiceInput) {
     const spec = applyConfig(initialSpec(input), input);
-    const holder = await this.services.findNameHolder(project.id, input.name);
-    if (holder) {
-      throw new DomainError(
-        ErrorCode.Conflict,
-        holder.deletedAt
-          ? `service '${input.name}' was deleted; its name stays reserved with its history`
-          : `service '${input.name}' already exists`,
-        { field: 'name' },
-      );
+    // Only live services hold a name (a partial unique index): a deleted service's name may be taken
+    // again; its history stays readable with `?deleted=true`. A concurrent create loses on the index (409).
+    if (await this.services.findByName(project.id, input.name)) {
+      throw new DomainError(ErrorCode.Conflict, `service '${input.name}' already exists`, { field: 'name' });
     }
     const image = await this.images.resolve(project.id, input.image, 'image');
     const desired = desiredReplicas(spec.scaling.min, spec.scaling);
