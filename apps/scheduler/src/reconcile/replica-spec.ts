@@ -86,6 +86,7 @@ export function toReplicaView(r: ServiceState['replicas'][number]): ReplicaView 
     createdAt: r.createdAt.getTime(),
     pendingReason: r.pendingReason,
     lastExitReason: r.lastExitReason,
+    restartCount: r.restartCount,
     readyAt: r.readyAt ? r.readyAt.getTime() : null,
   };
 }
