@@ -160,7 +160,17 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(again.body.revision).toMatchObject({ number: 3, digest: moved, tag: 'v2' });
     });
 
+    /** No scheduler runs here: play its part and mark revisions as having reached ACTIVE once. */
+    const activated = (numbers: number[]) =>
+      h.prisma.client.revision.updateMany({ where: { serviceId, number: { in: numbers } }, data: { status: 'SUPERSEDED', activatedAt: new Date() } });
+
     it('rollback to a tag reuses the pinned digest of the revision that ran it, as a new revision', async () => {
+      // Revision 1 never became active yet: a rollback to it is refused with the reason, unless forced.
+      const refused = await deployer('POST', '/v1/services/web/rollback', { tag: 'v1' });
+      expectError(refused, 409, 'CONFLICT', /revision 1 never became active \(still PENDING\).*force: true/);
+      expect(refused.body.error.details).toMatchObject({ revision: 1, status: 'PENDING', forceRequired: true });
+      expectError(await deployer('POST', '/v1/services/web/rollback', {}), 409, 'CONFLICT', /no earlier revision that reached ACTIVE/);
+      await activated([1, 2, 3]);
       const r = await deployer('POST', '/v1/services/web/rollback', { tag: 'v1' });
       expect(r.status).toBe(201);
       expect(r.body.rolledBackTo).toBe(1);
@@ -171,6 +181,10 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
     it('rollback to a named revision and to "the previous one"', async () => {
       const r = await deployer('POST', '/v1/services/web/rollback', { revision: 2 });
       expect(r.body.revision).toMatchObject({ number: 5, digest: v2, reason: 'ROLLBACK' });
+      // Revision 4 (v1) never became active: naming it is refused …
+      expectError(await deployer('POST', '/v1/services/web/rollback', { revision: 4 }), 409, 'CONFLICT', /revision 4 never became active/);
+      await activated([4]);
+      // … once it has, it is the previous one.
       const prev = await deployer('POST', '/v1/services/web/rollback', {});
       expect(prev.body.revision).toMatchObject({ number: 6, digest: v1 });
       expect(prev.body.rolledBackTo).toBe(4);

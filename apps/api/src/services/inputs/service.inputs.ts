@@ -3,6 +3,7 @@ import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsObject,
@@ -245,12 +246,24 @@ export class RollbackInput {
   @Min(1)
   revision?: number;
 
-  @ApiPropertyOptional({ description: 'return to the newest revision that ran this tag (its pinned digest): `v1` prefers the repository the service runs now; `web:v1` or a full reference names the repository' })
+  @ApiPropertyOptional({
+    description:
+      'return to the newest revision that ran this tag (its pinned digest), preferring one that reached ACTIVE: `v1` prefers the repository the service runs now; `web:v1` or a full reference names the repository',
+  })
   @IsOptional()
   @IsString()
   @MinLength(1)
   @MaxLength(128)
   tag?: string;
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'roll back to a revision that never reached ACTIVE (e.g. a FAILED deploy); without it such a target is refused with 409 naming why it failed',
+  })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
 }
 
 export class ScaleInput {

@@ -24,6 +24,7 @@ import {
   type RevisionConfig,
   type ServiceSpec,
 } from './service-spec';
+import { neverActiveReason, pickPreviousRevision, reachedActive } from './rollback-target';
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -293,17 +294,31 @@ export class ServicesService {
     } else {
       const history = await this.revisions.listBefore(s.id, active.number + 1, 1000);
       if (input.tag !== undefined) {
-        target = pickRevisionByTag(history, input.tag, active.imageRef);
+        // Prefer a revision of that tag that worked; one that never did only with force (checked below).
+        target = pickRevisionByTag(history.filter(reachedActive), input.tag, active.imageRef) ?? pickRevisionByTag(history, input.tag, active.imageRef);
         if (!target) throw new DomainError(ErrorCode.NotFound, `no revision of '${name}' ran tag '${input.tag.slice(0, 128)}'`);
       } else {
         const activeCfg = active.config as unknown as RevisionConfig;
-        target = history.find(
-          (r) =>
-            r.number < active.number &&
-            (r.imageDigest !== active.imageDigest || !sameRun(runFieldsOf(r.config as unknown as ServiceSpec), runFieldsOf(activeCfg))),
+        target = pickPreviousRevision(
+          history,
+          active.number,
+          (r) => r.imageDigest !== active.imageDigest || !sameRun(runFieldsOf(r.config as unknown as ServiceSpec), runFieldsOf(activeCfg)),
         );
-        if (!target) throw new DomainError(ErrorCode.Conflict, `service '${name}' has no earlier revision that differs from the active one`);
+        if (!target) {
+          throw new DomainError(
+            ErrorCode.Conflict,
+            `service '${name}' has no earlier revision that reached ACTIVE and differs from the active one; name one with revision (and force: true if it never became active)`,
+          );
+        }
       }
+    }
+    const unsafe = neverActiveReason(target);
+    if (unsafe && input.force !== true) {
+      throw new DomainError(
+        ErrorCode.Conflict,
+        `${unsafe}; a rollback to it would likely fail the same way. Send force: true (berth rollback ${name} --to ${target.number} --force) to roll back to it anyway`,
+        { field: input.tag !== undefined ? 'tag' : 'revision', revision: target.number, status: target.status, statusReason: target.statusReason, forceRequired: true },
+      );
     }
     const targetCfg = target.config as unknown as RevisionConfig;
     const current = specFromRow(s);
@@ -318,8 +333,8 @@ export class ServicesService {
       serviceId: s.id,
       revisionId: revision.id,
       type: 'service.rolled_back',
-      message: `rolled back to revision ${target.number} (${target.imageRef}) as revision ${revision.number}`,
-      data: { from: active.number, to: target.number, revision: revision.number, digest: target.imageDigest },
+      message: `rolled back to revision ${target.number} (${target.imageRef}) as revision ${revision.number}${unsafe ? ` (forced: ${unsafe})` : ''}`,
+      data: { from: active.number, to: target.number, revision: revision.number, digest: target.imageDigest, forced: unsafe !== null },
     });
     await this.enqueue(s.id, 'rollback');
     return { revision: revisionOut(revision), rolledBackTo: target.number, service: await this.detail(project, name) };
