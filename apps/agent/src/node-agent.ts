@@ -13,6 +13,8 @@ import {
   type ReplicaState,
 } from '@berth/contracts';
 import {
+  classifyStartFailure,
+  describeStartFailure,
   HOLLOW_ANNOTATION,
   ReplicaSupervisor,
   type BackoffOptions,
@@ -194,7 +196,11 @@ export class NodeAgent {
       });
     } catch (err) {
       this.replicas.delete(spec.replicaId);
-      await this.report(e, 'FAILED', { restartCount: 0, reason: `image pull failed: ${(err as Error).message}` });
+      // The reason names what is wrong first ("image not found in the registry …"): it becomes the
+      // replica's lastExitReason, its event and the failed rollout's reason.
+      const failure = classifyStartFailure(err as Error & { code?: string });
+      const message = (err as Error).message;
+      await this.report(e, 'FAILED', { restartCount: 0, reason: `image pull failed: ${describeStartFailure(failure, message)}` });
       return;
     }
     if (prepared.warnings?.length) await this.reportUnpackWarnings(spec, prepared.warnings);

@@ -12,6 +12,12 @@ describe('describeError', () => {
     expect(d.exitCode).toBe(3);
     expect(d.hint).toBe('this needs the deployer role; the credential has viewer: ask a project admin for a token with it');
   });
+  it('a rollback to a revision that never became active says how to force it', () => {
+    const d = describeError(new ApiError(409, 'CONFLICT', 'revision 2 never became active (FAILED: …)', { revision: 2, forceRequired: true }));
+    expect(d.exitCode).toBe(1);
+    expect(d.hint).toBe('pick a revision that worked (`berth revisions <service>`), or add --force to roll back to revision 2 anyway');
+    expect(describeError(new ApiError(409, 'CONFLICT', 'name taken')).hint).toMatch(/berth events/);
+  });
   it('an unreachable API exits 6', () => {
     expect(describeError(new ApiError(0, 'UNREACHABLE', 'cannot reach the Berth API at http://x (ECONNREFUSED)')).exitCode).toBe(6);
   });

@@ -73,6 +73,9 @@ export function describeError(e: unknown): { message: string; hint?: string; exi
         return { message, hint: fields.length > 1 ? fields.join('; ') : undefined, exitCode: ExitCode.ERROR };
       }
       case 409:
+        if (d.forceRequired) {
+          return { message, hint: `pick a revision that worked (\`berth revisions <service>\`), or add --force to roll back to revision ${d.revision ?? 'N'} anyway`, exitCode: ExitCode.ERROR };
+        }
         return { message, hint: 'someone else changed it, or the name is taken: look at `berth events`', exitCode: ExitCode.ERROR };
       case 422:
         return { message, hint: 'check the image reference and that the tag was pushed; `berth resolve <ref>` tries it alone', exitCode: ExitCode.ERROR };

@@ -473,7 +473,8 @@ withConfigOptions(
 program
   .command('rollback <service>')
   .description('roll back (a new revision equal to an earlier one, no pull needed) and follow it')
-  .option('--to <revision|tag>', 'a revision number, or a tag: the newest revision that ran it (default: the previous revision)')
+  .option('--to <revision|tag>', 'a revision number, or a tag: the newest revision that ran it (default: the newest earlier revision that reached ACTIVE)')
+  .option('--force', 'roll back even to a revision that never became active (e.g. a FAILED deploy)')
   .addOption(new Option('--revision <n>', 'same as --to <n>').argParser(int('--revision', 1)).hideHelp())
   .addOption(new Option('--tag <tag>', 'same as --to <tag>').hideHelp())
   .option('--detach', 'do not follow the rollout')
@@ -491,12 +492,16 @@ program
       const [svc, revs] = await Promise.all([c.request('GET', svcPath(name)), c.list<any>(`${svcPath(name)}/revisions`)]);
       const repo = (ref: string) => ref.replace(/@sha256:[0-9a-f]+$/, '').replace(/:[^:/]+$/, '');
       const current = svc.activeRevision?.image ? repo(svc.activeRevision.image) : null;
+      // Prefer a revision that reached ACTIVE (it worked); one that never did needs --force (the API says why).
+      const worked = (r: any) => Boolean(r.activatedAt) || r.status === 'ACTIVE';
+      const candidates = [...revs.filter(worked), ...revs.filter((r) => !worked(r))];
       const pick =
-        revs.find((r) => r.tag === tag && current && repo(r.image) === current && !r.active) ?? revs.find((r) => r.tag === tag && !r.active);
+        candidates.find((r) => r.tag === tag && current && repo(r.image) === current && !r.active) ?? candidates.find((r) => r.tag === tag && !r.active);
       if (!pick) throw new CliError(`no earlier revision of '${name}' ran the tag '${tag}'`, ExitCode.ERROR, `see \`berth revisions ${name}\``);
       body.revision = pick.number;
     }
     if (o.revision !== undefined) body.revision = o.revision;
+    if (o.force) body.force = true;
     const r = await c.request('POST', `${svcPath(name)}/rollback`, body);
     const target = r.rolledBackTo;
     const rev: RevisionOut = { ...r.revision, reason: `ROLLBACK to revision ${typeof target === 'object' && target ? target.number : (target ?? '?')}` };

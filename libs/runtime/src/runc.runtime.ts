@@ -38,6 +38,7 @@ import {
 } from './container-runtime';
 import { execFile } from './exec';
 import { buildOciSpec, resolveUser } from './oci-spec';
+import { classifyStartFailure, describeStartFailure } from './start-failure';
 
 export interface RuncRuntimeOptions {
   stateDir?: string;
@@ -252,9 +253,9 @@ export class RuncRuntime implements ContainerRuntime {
         if (late && /^\d+\s*$/.test(late)) return Number(late);
         const out = (await this.logs(id).tail(20)).filter((l) => /level=error|runc/.test(l));
         const message = out.map(cleanRuncError).join('; ') || 'runc exited before the container started';
-        // A missing executable or bad user will not get better on retry.
-        const permanent = /executable file not found|no such file or directory|permission denied|not a directory/i.test(message);
-        throw new StartError(`start ${id}: ${message}`, !permanent);
+        // A missing executable or bad user will not get better on retry (see classifyStartFailure).
+        const failure = classifyStartFailure({ message });
+        throw new StartError(`start ${id}: ${describeStartFailure(failure, message)}`, !failure.permanent);
       }
       if (Date.now() > deadline) throw new StartError(`start ${id}: runc did not start the container within ${this.startTimeoutMs} ms`, true);
       await delay(i < 200 ? 2 : 20);

@@ -1,6 +1,7 @@
 export * from './types';
 export * from './plan';
 export * from './rollout';
+export * from './fail-fast';
 export * from './placement/plugin';
 export * from './placement/placer';
 export * from './placement/ready-node.filter';

@@ -221,6 +221,42 @@ describe('plan: rolling deploy', () => {
     expect(p.activeRevisionId).toBe('rev1');
   });
 
+  it('fails fast, long before the deadline, when every new replica crash-loops; the previous revision stays', () => {
+    let input = deploy(2, { maxSurge: '100%' });
+    input = apply(input, plan(input, opts(1000)), 'BACKOFF');
+    const crashing = (restartCount: number) => ({
+      ...input,
+      replicas: input.replicas.map((r) => (r.revisionId === 'rev2' ? { ...r, restartCount, lastExitReason: 'exited with code 3' } : r)),
+    });
+    // Two exits each: still trying (a slow starter may crash a little); the deadline is far away.
+    expect(plan(crashing(2), opts(5000)).revisions).toEqual([]);
+    const p = plan(crashing(3), opts(5000));
+    expect(p.revisions).toEqual([
+      { revisionId: 'rev2', from: 'ROLLING_OUT', to: 'FAILED', reason: '2/2 started replica(s) crash-looping: exited with code 3 after 3 restart(s) (3 exits)' },
+    ]);
+    expect(p.activeRevisionId).toBe('rev1');
+    expect(p.events.find((e) => e.type === 'revision.failed')?.message).toMatch(/exited with code 3 after 3 restart/);
+    expect(p.stop.map((s) => input.replicas.find((r) => r.id === s.replicaId)!.revisionId)).toEqual(['rev2', 'rev2']);
+  });
+
+  it('does not fail fast while one new replica is READY or still starting without crashes', () => {
+    let input = deploy(2, { maxSurge: '100%' });
+    input = apply(input, plan(input, opts(1000)), 'BACKOFF');
+    const news = input.replicas.filter((r) => r.revisionId === 'rev2');
+    const withStates = (second: ReplicaView['state']) => ({
+      ...input,
+      replicas: input.replicas.map((r) =>
+        r.id === news[0]!.id ? { ...r, restartCount: 5, lastExitReason: 'exited with code 3' } : r.id === news[1]?.id ? { ...r, state: second, restartCount: 0 } : r,
+      ),
+    });
+    expect(news).toHaveLength(2);
+    expect(plan(withStates('READY'), opts(5000)).revisions.filter((c) => c.to === 'FAILED')).toEqual([]);
+    expect(plan(withStates('STARTING'), opts(5000)).revisions.filter((c) => c.to === 'FAILED')).toEqual([]);
+    // The control: the second one crash-looping too fails the rollout.
+    const both = plan({ ...withStates('BACKOFF'), replicas: withStates('BACKOFF').replicas.map((r) => (r.id === news[1]!.id ? { ...r, restartCount: 3 } : r)) }, opts(5000));
+    expect(both.revisions.filter((c) => c.to === 'FAILED')).toHaveLength(1);
+  });
+
   it('without an earlier revision a failed first deploy stops its replicas and clears the active revision', () => {
     const input: PlanInput = {
       service: service({ desiredReplicas: 1 }),

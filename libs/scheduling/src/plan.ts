@@ -1,6 +1,7 @@
 import { REPLICA_ALLOCATED, REPLICA_TERMINAL, type ReplicaState, type RevisionStatus } from '@berth/contracts';
 import { Placer, type PlacementSampling } from './placement/placer';
 import type { PlacementRequest } from './placement/plugin';
+import { failFastVerdict } from './fail-fast';
 import { rolloutBounds } from './rollout';
 import type { NodeView, ReplicaView, RevisionView, ServiceView } from './types';
 
@@ -18,8 +19,9 @@ import type { NodeView, ReplicaView, RevisionView, ServiceView } from './types';
  * - stop retiring replicas that are not READY at once; stop READY ones only while the count of
  *   available replicas (READY for at least minReadyMs) stays ≥ desired - maxUnavailable (so with
  *   the default 0, capacity never drops).
- * - a ROLLING_OUT target that is not fully READY by its deadline, or whose FAILED replicas reach
- *   `desired`, is marked FAILED and the previously ACTIVE revision becomes the target again.
+ * - a ROLLING_OUT target that is not fully READY by its deadline, whose FAILED replicas reach
+ *   `desired`, or whose started replicas all crash-loop or failed for good (`failFastVerdict`), is
+ *   marked FAILED and the previously ACTIVE revision becomes the target again.
  */
 
 export interface PlanOptions {
@@ -401,6 +403,12 @@ function rolloutFailure(
   if (desired > 0 && failed.length >= desired) {
     const why = failed.map((r) => r.lastExitReason).find(Boolean);
     return `${failed.length} replica(s) failed${why ? `: ${why}` : ''}`;
+  }
+  // Fail fast: every started replica crash-loops or failed for good — waiting for the deadline
+  // cannot help (slow starters, which have not crashed, still get the whole deadline).
+  if (desired > 0) {
+    const verdict = failFastVerdict(all.filter((r) => r.revisionId === target.id));
+    if (verdict) return verdict.reason;
   }
   if (target.rolloutStartedAt === null) return null;
   const deadline = deadlineOf(target, opts);

@@ -68,6 +68,8 @@ export interface ReplicaView {
   createdAt: number;
   pendingReason?: string | null;
   lastExitReason?: string | null;
+  /** Restarts the agent decided for this replica so far (each follows an exit); feeds fail-fast. */
+  restartCount?: number | null;
   /** epoch ms of the last move to READY. */
   readyAt?: number | null;
   /** STOPPED or FAILED by its own exit under its restart policy (not stopped by Berth). */

@@ -160,7 +160,17 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(again.body.revision).toMatchObject({ number: 3, digest: moved, tag: 'v2' });
     });
 
+    /** No scheduler runs here: play its part and mark revisions as having reached ACTIVE once. */
+    const activated = (numbers: number[]) =>
+      h.prisma.client.revision.updateMany({ where: { serviceId, number: { in: numbers } }, data: { status: 'SUPERSEDED', activatedAt: new Date() } });
+
     it('rollback to a tag reuses the pinned digest of the revision that ran it, as a new revision', async () => {
+      // Revision 1 never became active yet: a rollback to it is refused with the reason, unless forced.
+      const refused = await deployer('POST', '/v1/services/web/rollback', { tag: 'v1' });
+      expectError(refused, 409, 'CONFLICT', /revision 1 never became active \(still PENDING\).*force: true/);
+      expect(refused.body.error.details).toMatchObject({ revision: 1, status: 'PENDING', forceRequired: true });
+      expectError(await deployer('POST', '/v1/services/web/rollback', {}), 409, 'CONFLICT', /no earlier revision that reached ACTIVE/);
+      await activated([1, 2, 3]);
       const r = await deployer('POST', '/v1/services/web/rollback', { tag: 'v1' });
       expect(r.status).toBe(201);
       expect(r.body.rolledBackTo).toBe(1);
@@ -171,6 +181,10 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
     it('rollback to a named revision and to "the previous one"', async () => {
       const r = await deployer('POST', '/v1/services/web/rollback', { revision: 2 });
       expect(r.body.revision).toMatchObject({ number: 5, digest: v2, reason: 'ROLLBACK' });
+      // Revision 4 (v1) never became active: naming it is refused …
+      expectError(await deployer('POST', '/v1/services/web/rollback', { revision: 4 }), 409, 'CONFLICT', /revision 4 never became active/);
+      await activated([4]);
+      // … once it has, it is the previous one.
       const prev = await deployer('POST', '/v1/services/web/rollback', {});
       expect(prev.body.revision).toMatchObject({ number: 6, digest: v1 });
       expect(prev.body.rolledBackTo).toBe(4);
@@ -226,6 +240,23 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(page1.body.items).toHaveLength(2);
       const page2 = await viewer('GET', `/v1/services/web/events?limit=2&cursor=${page1.body.nextCursor}`);
       expect(Number(page2.body.items[0].id)).toBeLessThan(Number(page1.body.items[1].id));
+    });
+
+    it('after an automatic rollback, a deploy and the detail start from what runs, not from the failed change', async () => {
+      await createWeb('autorb', { command: ['httpd', '-f', '-p', '8080', '-h', '/www'] });
+      const bad = await deployer('PATCH', '/v1/services/autorb', { command: ['sh', '-c', 'exit 3'] });
+      expect(bad.body.revision.number).toBe(2);
+      // The scheduler's automatic rollback: revision 2 FAILED, the service back on revision 1 (only activeRevisionId moves).
+      const svc = await h.prisma.client.service.findFirstOrThrow({ where: { name: 'autorb', deletedAt: null }, include: { revisions: true } });
+      const r1 = svc.revisions.find((r) => r.number === 1)!;
+      await h.prisma.client.revision.update({ where: { id: svc.revisions.find((r) => r.number === 2)!.id }, data: { status: 'FAILED', statusReason: 'crash-looping' } });
+      await h.prisma.client.service.update({ where: { id: svc.id }, data: { activeRevisionId: r1.id } });
+      expect((await viewer('GET', '/v1/services/autorb')).body.spec.command).toEqual(['httpd', '-f', '-p', '8080', '-h', '/www']);
+      const d = await deployer('POST', '/v1/services/autorb/deployments', { image: img('v2') });
+      expect(d.status).toBe(201);
+      expect(d.body.revision.config.command).toEqual(['httpd', '-f', '-p', '8080', '-h', '/www']);
+      expect(d.body.service.spec.command).toEqual(['httpd', '-f', '-p', '8080', '-h', '/www']);
+      await acmeAdmin('DELETE', '/v1/services/autorb');
     });
 
     it('delete marks it deleted, enqueues reconcile and keeps the history', async () => {

@@ -223,6 +223,24 @@ test('roll back to revision 1 from the revisions list, with a confirmation', asy
   expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(1280);
 });
 
+test('a FAILED revision is offered for rollback only behind a confirmation that names why it failed', async () => {
+  // A crashing image fails fast (every new replica exits three times) and revision 3 keeps serving.
+  await api(sys.apiUrl, 'POST', '/v1/services/web/deployments', { image: fixtureImage('crash:v1') }, sys.adminToken, sys.projectSlug);
+  const row4 = page.locator('[data-testid=revisions-table] tr[data-revision="4"]');
+  await row4.filter({ hasText: 'FAILED' }).waitFor({ timeout: ROLLOUT_MS });
+  expect(await row4.innerText()).toMatch(/crash-looping: exited with code 1/);
+  await page.getByRole('button', { name: 'Roll back to revision 4' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  const warning = dialog.getByTestId('rollback-warning');
+  expect(await warning.innerText()).toMatch(/^Revision 4 never became active — it failed: .*crash-looping: exited with code 1/);
+  expect(await dialog.getByRole('button', { name: 'Roll back anyway' }).count()).toBe(1);
+  await shot(page, '05b-rollback-failed-confirm');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  expect(await page.getByTestId('active-revision').innerText()).toContain('web:v1');
+});
+
 test('scale to 3 and watch the replicas appear', async () => {
   await page.getByLabel('Max replicas').fill('3');
   await page.getByLabel('Replicas now').fill('3');
@@ -284,8 +302,9 @@ test('a viewer token sees the service but no deploy, rollback or scale control',
 test('images and nodes pages; the pages fit a phone; an admin can drain', async () => {
   await page.getByRole('link', { name: 'Images' }).click();
   await page.getByRole('heading', { name: 'Images', level: 1 }).waitFor();
-  const table = page.locator('main table').first();
-  await table.filter({ hasText: 'v2' }).waitFor();
+  // One table per image (the web fixture's has v1 and v2; the crash fixture's only v1).
+  const table = page.locator('main table').filter({ hasText: 'v2' }).first();
+  await table.waitFor();
   expect(await table.innerText()).toMatch(/v1[\s\S]*web/);
   await shot(page, '09-images');
 

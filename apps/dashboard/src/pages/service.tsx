@@ -10,6 +10,7 @@ import { replicaTone, revisionTone, serviceState } from '../lib/badges';
 import { formatAgo, formatDuration, pinnedReference, repositoryOf, shortDigest, withoutDigest } from '../lib/format';
 import { operationProgress, type Operation } from '../lib/progress';
 import { diffRevisionConfigs } from '../lib/revision-diff';
+import { rollbackRisk } from '../lib/rollback';
 import { POLL_MS } from './services';
 
 interface Snapshot {
@@ -294,7 +295,8 @@ function RevisionsSection({
     setBusy(true);
     setError(undefined);
     try {
-      const res = await api.post<{ revision: Revision; rolledBackTo: number }>(`/v1/services/${name}/rollback`, { revision: target.number });
+      const body = rollbackRisk(target).force ? { revision: target.number, force: true } : { revision: target.number };
+      const res = await api.post<{ revision: Revision; rolledBackTo: number }>(`/v1/services/${name}/rollback`, body);
       onRollback(res.revision.number, res.rolledBackTo);
       setTarget(null);
     } catch (e) {
@@ -422,16 +424,23 @@ function RevisionsSection({
       <Confirm
         open={target !== null}
         title={target ? `Roll back to revision ${target.number}?` : ''}
-        confirmLabel="Roll back"
+        confirmLabel={target ? rollbackRisk(target).confirmLabel : 'Roll back'}
         busy={busy}
         onConfirm={rollback}
         onCancel={() => setTarget(null)}
       >
         {target ? (
-          <p>
-            A new revision will run <code>{withoutDigest(target.image)}</code> (<code>{shortDigest(target.digest)}</code>) with the configuration of revision {target.number}. The
-            current replicas keep serving until the new ones are ready.
-          </p>
+          <>
+            {rollbackRisk(target).warning ? (
+              <p role="alert" className="warning" data-testid="rollback-warning">
+                {rollbackRisk(target).warning}
+              </p>
+            ) : null}
+            <p>
+              A new revision will run <code>{withoutDigest(target.image)}</code> (<code>{shortDigest(target.digest)}</code>) with the configuration of revision {target.number}. The
+              current replicas keep serving until the new ones are ready.
+            </p>
+          </>
         ) : null}
       </Confirm>
     </section>

@@ -64,6 +64,7 @@ export function toReplicaView(r: ServiceState['replicas'][number]): ReplicaView 
     createdAt: r.createdAt.getTime(),
     pendingReason: r.pendingReason,
     lastExitReason: r.lastExitReason,
+    restartCount: r.restartCount,
     readyAt: r.readyAt ? r.readyAt.getTime() : null,
     completed: r.completedAt !== null,
   };

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseIntPipe, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
@@ -85,7 +85,12 @@ export class ServicesController {
 
   @Post(':name/rollback')
   @ProjectRole('deployer')
-  @ApiOperation({ summary: 'New revision equal to an earlier one: by number, by tag, or (empty body) the previous one' })
+  @ApiOperation({
+    summary: 'New revision equal to an earlier one: by number, by tag, or (empty body) the newest earlier revision that reached ACTIVE',
+    description:
+      'A target that never reached ACTIVE (FAILED, or superseded before it served) is refused with 409 naming why it failed, unless `force: true`.',
+  })
+  @ApiConflictResponse({ description: 'no earlier revision reached ACTIVE, or the target never became active and force was not given' })
   rollback(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @Param('name') name: string, @Body() body: RollbackInput) {
     return this.svc.rollback(p, a, name, body);
   }

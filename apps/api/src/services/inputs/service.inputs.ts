@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
 import { ProjectQuery } from '../../common/pagination/pagination';
 
 /*
@@ -32,12 +32,24 @@ export class RollbackInput {
   @Min(1)
   revision?: number;
 
-  @ApiPropertyOptional({ description: 'return to the newest revision that ran this tag (its pinned digest): `v1` prefers the repository the service runs now; `web:v1` or a full reference names the repository' })
+  @ApiPropertyOptional({
+    description:
+      'return to the newest revision that ran this tag (its pinned digest), preferring one that reached ACTIVE: `v1` prefers the repository the service runs now; `web:v1` or a full reference names the repository',
+  })
   @IsOptional()
   @IsString()
   @MinLength(1)
   @MaxLength(128)
   tag?: string;
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'roll back to a revision that never reached ACTIVE (e.g. a FAILED deploy); without it such a target is refused with 409 naming why it failed',
+  })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
 }
 
 export class ScaleInput {

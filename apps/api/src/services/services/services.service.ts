@@ -31,6 +31,7 @@ import { ImagesService, parseImageReference, type ResolvedVersion } from '../../
 import { CLOCK, type Clock } from '../../tokens';
 import type { DeployInput, RollbackInput, ScaleInput } from '../inputs/service.inputs';
 import { desiredReplicas, diffConfigs, rowFromSpec, runFieldsOf, sameRun, specFromRow } from './service-spec';
+import { neverActiveReason, pickPreviousRevision, reachedActive } from './rollback-target';
 
 /** Which deleted service a history read means: the most recently deleted one of the name, or one by id. */
 export type DeletedSelector = true | string;
@@ -43,6 +44,17 @@ export function applyConfig(base: ServiceSpec, input: ServiceConfigInput): Servi
   if (r.success) return r.data;
   const problems = zodIssues(r.error).map((p) => ({ field: p.path, message: p.message }));
   throw new DomainError(ErrorCode.Validation, problems.map((p) => p.message).join('; '), { fields: problems });
+}
+
+/**
+ * A service's configuration: scaling, placement and rollout settings from its row; what runs from
+ * its active revision. The scheduler's automatic rollback moves only `activeRevisionId`, so after a
+ * failed change the row may still hold it: a later deploy or PATCH starts from what actually runs.
+ */
+export function currentSpec(s: ServiceWithRevision): ServiceSpec {
+  const row = specFromRow(s);
+  if (!s.activeRevision) return row;
+  return { ...row, ...runFieldsOf(specOf(parseRevisionConfig(s.activeRevision.config, `revision ${s.activeRevision.number}'s config`))) };
 }
 
 const parsedOrNull = (ref: string) => {
@@ -131,7 +143,7 @@ export class ServicesService {
       const counts = await this.services.replicaCounts(s.id);
       return {
         ...this.summary(project, s),
-        spec: specFromRow(s),
+        spec: currentSpec(s),
         replicas: { desired: s.desiredReplicas, ready: counts.READY ?? 0, byState: counts },
       };
     }
@@ -140,7 +152,7 @@ export class ServicesService {
     const { service: s, counts } = found;
     return {
       ...this.summary(project, s),
-      spec: specFromRow(s),
+      spec: currentSpec(s),
       replicas: { desired: s.desiredReplicas, ready: counts.READY ?? 0, byState: counts },
     };
   }
@@ -252,8 +264,9 @@ export class ServicesService {
       parseImageReference(ref, 'tag');
     }
     const image = await this.images.resolve(project.id, ref, input.image === undefined ? 'tag' : 'image');
-    const spec = specFromRow(s);
-    const { revision } = await this.services.appendRevision(s.id, {}, this.newRevision(spec, image, 'DEPLOY', actor));
+    const spec = currentSpec(s);
+    // The row gets what now runs again (after an automatic rollback it may still hold the failed change).
+    const { revision } = await this.services.appendRevision(s.id, rowFromSpec(spec), this.newRevision(spec, image, 'DEPLOY', actor));
     await this.audit.record(actor, {
       projectId: project.id,
       serviceId: s.id,
@@ -268,7 +281,7 @@ export class ServicesService {
 
   async patch(project: ProjectContext, actor: Actor, name: string, input: ServiceConfigInput) {
     const s = await this.mustFind(project, name);
-    const before = specFromRow(s);
+    const before = currentSpec(s);
     const after = applyConfig(before, input);
     const desired = desiredReplicas(s.desiredReplicas, after.scaling);
     const fields = { ...rowFromSpec(after), desiredReplicas: desired };
@@ -306,20 +319,36 @@ export class ServicesService {
     } else {
       const history = await this.revisions.listBefore(s.id, active.number + 1, 1000);
       if (input.tag !== undefined) {
-        target = pickRevisionByTag(history, input.tag, active.imageRef);
+        // Prefer a revision of that tag that worked; one that never did only with force (checked below).
+        target = pickRevisionByTag(history.filter(reachedActive), input.tag, active.imageRef) ?? pickRevisionByTag(history, input.tag, active.imageRef);
         if (!target) throw new DomainError(ErrorCode.NotFound, `no revision of '${name}' ran tag '${input.tag.slice(0, 128)}'`);
       } else {
         const activeCfg = parseRevisionConfig(active.config, `revision ${active.number}'s config`);
-        target = history.find(
+        target = pickPreviousRevision(
+          history,
+          active.number,
           (r) =>
-            r.number < active.number &&
-            (r.imageDigest !== active.imageDigest || !sameRun(runFieldsOf(parseRevisionConfig(r.config, `revision ${r.number}'s config`)), runFieldsOf(activeCfg))),
+            r.imageDigest !== active.imageDigest ||
+            !sameRun(runFieldsOf(parseRevisionConfig(r.config, `revision ${r.number}'s config`)), runFieldsOf(activeCfg)),
         );
-        if (!target) throw new DomainError(ErrorCode.Conflict, `service '${name}' has no earlier revision that differs from the active one`);
+        if (!target) {
+          throw new DomainError(
+            ErrorCode.Conflict,
+            `service '${name}' has no earlier revision that reached ACTIVE and differs from the active one; name one with revision (and force: true if it never became active)`,
+          );
+        }
       }
     }
+    const unsafe = neverActiveReason(target);
+    if (unsafe && input.force !== true) {
+      throw new DomainError(
+        ErrorCode.Conflict,
+        `${unsafe}; a rollback to it would likely fail the same way. Send force: true (berth rollback ${name} --to ${target.number} --force) to roll back to it anyway`,
+        { field: input.tag !== undefined ? 'tag' : 'revision', revision: target.number, status: target.status, statusReason: target.statusReason, forceRequired: true },
+      );
+    }
     const targetCfg = parseRevisionConfig(target.config, `revision ${target.number}'s config`);
-    const current = specFromRow(s);
+    const current = currentSpec(s);
     const spec: ServiceSpec = { ...current, ...runFieldsOf(specOf(targetCfg)) };
     const image = { version: { id: target.imageVersionId, digest: target.imageDigest }, display: target.imageRef };
     const { revision } = await this.services.appendRevision(s.id, rowFromSpec(spec), {
@@ -331,8 +360,8 @@ export class ServicesService {
       serviceId: s.id,
       revisionId: revision.id,
       type: 'service.rolled_back',
-      message: `rolled back to revision ${target.number} (${target.imageRef}) as revision ${revision.number}`,
-      data: { from: active.number, to: target.number, revision: revision.number, digest: target.imageDigest },
+      message: `rolled back to revision ${target.number} (${target.imageRef}) as revision ${revision.number}${unsafe ? ` (forced: ${unsafe})` : ''}`,
+      data: { from: active.number, to: target.number, revision: revision.number, digest: target.imageDigest, forced: unsafe !== null },
     });
     await this.enqueue(s.id, 'rollback');
     return { revision: revisionOut(revision), rolledBackTo: target.number, service: await this.detail(project, name) };
