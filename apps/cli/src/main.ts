@@ -276,13 +276,19 @@ program
           revision: s.activeRevision?.number,
           tag: s.activeRevision?.tag,
           status: s.activeRevision?.status,
-          ready: `${s.replicas?.ready ?? 0}/${s.desiredReplicas}`,
+          ready: `${s.replicas?.ready ?? 0}/${s.replicas?.desired ?? s.desiredReplicas}`,
+          scale: s.scaling ? scaleRange(s.scaling) : null,
           url: s.url,
         })),
         { paint: stateCell },
       ),
     );
   });
+
+/** `3` for a pinned count, `0-5` for autoscaling bounds. */
+function scaleRange(s: { min: number; max: number }): string {
+  return s.min === s.max ? String(s.min) : `${s.min}-${s.max}`;
+}
 
 function replicaRows(replicas: any[]) {
   return replicas.map((r) => ({
@@ -472,26 +478,22 @@ program
 
 program
   .command('scale <service>')
-  .description('set scaling bounds (and optionally the replica count now); a bound left out keeps its value')
-  .option('--min <n>', 'minimum replicas (0 = scale to zero)', int('--min'))
+  .description(
+    'set the autoscaler\'s bounds: --replicas N alone sets the minimum (N now, never fewer; the autoscaler may add up to --max with load); --min/--max set the bounds; a value left out keeps its value. Pin a count with --min N --max N',
+  )
+  .option('--min <n>', 'minimum replicas (0 = scale to zero when idle)', int('--min'))
   .option('--max <n>', 'maximum replicas', int('--max', 1))
   .option('--concurrency <n>', 'target concurrency per replica', int('--concurrency', 1))
   .addOption(new Option('--target <n>').argParser(int('--target', 1)).hideHelp())
-  .option('--replicas <n>', 'replicas wanted now, within [min, max]', int('--replicas'))
+  .option('--replicas <n>', 'replicas now; without --min also the minimum the autoscaler keeps', int('--replicas'))
   .action(async (name: string, o) => {
-    if (o.min === undefined && o.max === undefined && o.replicas === undefined && (o.concurrency ?? o.target) === undefined) {
+    const targetConcurrency = o.concurrency ?? o.target;
+    if (o.min === undefined && o.max === undefined && o.replicas === undefined && targetConcurrency === undefined) {
       throw new UsageError('give at least one of --min, --max, --replicas, --concurrency');
     }
-    const c = client();
-    let min = o.min;
-    let max = o.max;
-    if (min === undefined || max === undefined) {
-      const svc = await c.request('GET', svcPath(name));
-      min ??= svc.spec?.scaling?.min;
-      max ??= svc.spec?.scaling?.max;
-    }
-    const r = await c.request('PUT', `${svcPath(name)}/scale`, { min, max, targetConcurrency: o.concurrency ?? o.target, replicas: o.replicas });
-    print(r, () => `${name}: min ${min}, max ${max}; desired now ${r.desiredReplicas ?? r.service?.desiredReplicas ?? '?'}`);
+    const r = await client().request('PUT', `${svcPath(name)}/scale`, { min: o.min, max: o.max, targetConcurrency, replicas: o.replicas });
+    const floor = r.scaling?.floorFromReplicas ? ` (--replicas ${o.replicas} without --min sets the minimum)` : '';
+    print(r, () => `${name}: ${r.scaling?.summary ?? `min ${r.spec?.scaling?.min}, max ${r.spec?.scaling?.max}; ${r.desiredReplicas} now`}${floor}`);
   });
 
 program

@@ -74,9 +74,19 @@ export interface ServiceSummary {
   url: string;
   generation: number;
   desiredReplicas: number;
+  /** The autoscaler's bounds and, in `summary`, what it does with them. */
+  scaling: Scaling & { summary: string; floorFromReplicas?: boolean };
+  /** Replica counts (the list has them too). */
+  replicas: ReplicaCounts;
   activeRevision: RevisionSummary | null;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface ReplicaCounts {
+  desired: number;
+  ready: number;
+  byState: Partial<Record<ReplicaState, number>>;
 }
 
 export interface Scaling {
@@ -87,7 +97,6 @@ export interface Scaling {
 
 export interface ServiceDetail extends ServiceSummary {
   spec: { port: number; scaling: Scaling; [k: string]: unknown };
-  replicas: { desired: number; ready: number; byState: Partial<Record<ReplicaState, number>> };
 }
 
 export interface Replica {

@@ -1,11 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseIntPipe, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
 import type { ProjectContext } from '../../auth/principal';
 import { PageQuery, pageRequest } from '../../common/pagination/pagination';
 import { CreateServiceInput, DeployInput, DiffQuery, LogsQuery, PatchServiceInput, RollbackInput, ScaleInput } from '../inputs/service.inputs';
+import { ServiceDetailOut, ServicePageOut } from '../outputs/service.outputs';
 import { LogsService } from '../services/logs.service';
 import { ServicesService } from '../services/services.service';
 
@@ -31,6 +32,8 @@ export class ServicesController {
 
   @Get()
   @ProjectRole('viewer')
+  @ApiOperation({ summary: 'Services of the project, each with its replica counts (desired, ready, by state) and scaling bounds' })
+  @ApiOkResponse({ type: ServicePageOut })
   list(@CurrentProject() p: ProjectContext, @Query() q: PageQuery) {
     return this.svc.list(p, pageRequest(q));
   }
@@ -38,6 +41,7 @@ export class ServicesController {
   @Get(':name')
   @ProjectRole('viewer')
   @ApiOperation({ summary: 'Service detail: desired/ready replicas, active revision, URL' })
+  @ApiOkResponse({ type: ServiceDetailOut })
   get(@CurrentProject() p: ProjectContext, @Param('name') name: string) {
     return this.svc.detail(p, name);
   }
@@ -73,6 +77,11 @@ export class ServicesController {
 
   @Put(':name/scale')
   @ProjectRole('deployer')
+  @ApiOperation({
+    summary: 'Set the autoscaler\'s bounds: `replicas` alone sets the minimum (a floor the autoscaler never goes below); `min`/`max` set the bounds',
+    description: 'The answer is the service detail; `scaling.summary` says in one sentence what the autoscaler will do, e.g. "min 3, max 10: the autoscaler keeps between 3 and 10 replicas with load (3 now)".',
+  })
+  @ApiOkResponse({ type: ServiceDetailOut })
   scale(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @Param('name') name: string, @Body() body: ScaleInput) {
     return this.svc.scale(p, a, name, body);
   }

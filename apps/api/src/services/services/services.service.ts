@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { formatReference, parseReference } from '@berth/oci';
+import { describeScaling, resolveScale } from '@berth/scheduling';
 import { RevisionRepository, ServiceRepository, type NewRevision, type ServiceWithRevision } from '../../db';
 import type { Revision, Service } from '@berth/db';
 import type { Actor } from '../../auth/access.decorators';
@@ -117,9 +118,13 @@ export class ServicesService {
     return s;
   }
 
+  /** A page of services, each with its replica counts (ready/desired, by state) and scaling bounds. */
   async list(project: ProjectContext, page: PageRequest) {
-    const rows = await this.services.list(project.id, { take: page.limit + 1, afterId: page.after });
-    return toPage(rows, page.limit, (r) => r.id, (r) => this.summary(project, r));
+    const rows = await this.services.listWithCounts(project.id, { take: page.limit + 1, afterId: page.after });
+    return toPage(rows, page.limit, (r) => r.service.id, ({ service, counts }) => ({
+      ...this.summary(project, service),
+      replicas: replicaCounts(service.desiredReplicas, counts),
+    }));
   }
 
   async detail(project: ProjectContext, name: string) {
@@ -129,7 +134,7 @@ export class ServicesService {
     return {
       ...this.summary(project, s),
       spec: specFromRow(s),
-      replicas: { desired: s.desiredReplicas, ready: counts.READY ?? 0, byState: counts },
+      replicas: replicaCounts(s.desiredReplicas, counts),
     };
   }
 
@@ -141,6 +146,12 @@ export class ServicesService {
       url: `http://${s.name}.${project.slug}.${this.config.BERTH_BASE_DOMAIN}:${this.config.BERTH_GATEWAY_PUBLIC_PORT}`,
       generation: s.generation,
       desiredReplicas: s.desiredReplicas,
+      scaling: {
+        min: s.minScale,
+        max: s.maxScale,
+        targetConcurrency: s.targetConcurrency,
+        summary: describeScaling({ min: s.minScale, max: s.maxScale, desired: s.desiredReplicas }),
+      },
       activeRevision: s.activeRevision ? revisionSummary(s.activeRevision) : null,
       createdAt: s.createdAt,
       updatedAt: s.updatedAt,
@@ -325,29 +336,30 @@ export class ServicesService {
     return { revision: revisionOut(revision), rolledBackTo: target.number, service: await this.detail(project, name) };
   }
 
+  /**
+   * Sets the autoscaler's bounds (see resolveScale in libs/scheduling): `replicas` alone is a floor
+   * (min = replicas, like Cloud Run's minimum instances); `min`/`max` are Knative's bounds; a bound left
+   * out keeps its value. The answer's `scaling.summary` says what the autoscaler will do.
+   */
   async scale(project: ProjectContext, actor: Actor, name: string, input: ScaleInput) {
     const s = await this.mustFind(project, name);
     const spec = specFromRow(s);
-    const scaling = { min: input.min, max: input.max, targetConcurrency: input.targetConcurrency ?? spec.scaling.targetConcurrency };
-    if (scaling.min > scaling.max) {
-      throw new DomainError(ErrorCode.Validation, `min (${scaling.min}) must not exceed max (${scaling.max})`, { field: 'min' });
-    }
-    if (input.replicas !== undefined && (input.replicas < scaling.min || input.replicas > scaling.max)) {
-      throw new DomainError(ErrorCode.Validation, `replicas (${input.replicas}) must be within [min, max] = [${scaling.min}, ${scaling.max}]`, {
-        field: 'replicas',
-      });
-    }
-    const desired = desiredReplicas(s.desiredReplicas, scaling, input.replicas);
-    await this.services.update(s.id, { minScale: scaling.min, maxScale: scaling.max, targetConcurrency: scaling.targetConcurrency, desiredReplicas: desired });
+    const r = resolveScale({ ...spec.scaling, desired: s.desiredReplicas }, input);
+    if (!r.ok) throw new DomainError(ErrorCode.Validation, r.message, { field: r.field });
+    const { min, max, targetConcurrency, desired, floor } = r.value;
+    const scaling = { min, max, targetConcurrency };
+    await this.services.update(s.id, { minScale: min, maxScale: max, targetConcurrency, desiredReplicas: desired });
+    const summary = describeScaling({ min, max, desired });
     await this.audit.record(actor, {
       projectId: project.id,
       serviceId: s.id,
       type: 'service.scaled',
-      message: `scaled to min ${scaling.min} max ${scaling.max} (desired ${desired})`,
-      data: { ...scaling, desiredReplicas: desired, previous: { ...spec.scaling, desiredReplicas: s.desiredReplicas } },
+      message: `scaled: ${summary}${floor ? ` (replicas ${input.replicas} set the minimum)` : ''}`,
+      data: { ...scaling, desiredReplicas: desired, floor, previous: { ...spec.scaling, desiredReplicas: s.desiredReplicas } },
     });
     await this.enqueue(s.id, 'scale');
-    return this.detail(project, name);
+    const detail = await this.detail(project, name);
+    return { ...detail, scaling: { ...detail.scaling, floorFromReplicas: floor } };
   }
 
   async delete(project: ProjectContext, actor: Actor, name: string) {
@@ -388,6 +400,11 @@ export class ServicesService {
       this.log.warn(`could not enqueue reconcile for ${serviceId}: ${(e as Error).message}`);
     }
   }
+}
+
+/** Replica counts of a service: desired, READY, and every state's count (states with none left out). */
+export function replicaCounts(desired: number, byState: Record<string, number>) {
+  return { desired, ready: byState.READY ?? 0, byState };
 }
 
 export function revisionSummary(r: Revision) {
