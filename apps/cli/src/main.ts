@@ -314,7 +314,7 @@ program
       [
         `${out.bold(svc.name)}  ${svc.url}`,
         `revision ${svc.activeRevision?.number ?? '-'} (${svc.activeRevision?.image ?? '-'} @ ${shortDigest(svc.activeRevision?.digest)}) ${paintState(out, svc.activeRevision?.status ?? '')}`,
-        `replicas: ${svc.replicas?.ready ?? 0}/${svc.desiredReplicas} ready · scaling ${svc.spec?.scaling?.min ?? '?'}..${svc.spec?.scaling?.max ?? '?'}`,
+        `replicas: ${svc.replicas?.ready ?? 0}/${svc.replicas?.desired ?? svc.desiredReplicas} ready · ${svc.scaling?.summary ?? `scaling ${svc.spec?.scaling?.min ?? '?'}..${svc.spec?.scaling?.max ?? '?'}`}`,
         '',
         table(replicaRows(replicas.filter((r) => r.state !== 'STOPPED')), { paint: stateCell }),
       ].join('\n'),
