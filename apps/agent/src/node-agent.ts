@@ -58,8 +58,8 @@ interface Entry {
   sup: ReplicaSupervisor | null;
   stopRequested: boolean;
   logs: AbortController | null;
-  /** Lines written before the first follower attached (start-up output) are shipped once from the tail. */
-  shippedTail: boolean;
+  /** Log shipping: 'none' yet (ship the file from its start), 'recovered' (re-ship the tail, then follow), 'following'. */
+  shipped: 'none' | 'recovered' | 'following';
   /** When the start command was queued (ms since the epoch; 0 for containers recovered after a restart). */
   commandAt: number;
 }
@@ -178,7 +178,7 @@ export class NodeAgent {
       if (s && REPORTABLE.has(s)) await this.report(known, s, { restartCount: known.sup!.restartCount });
       return;
     }
-    const e: Entry = { spec, generation: spec.generation, sup: null, stopRequested: false, logs: null, shippedTail: false, commandAt };
+    const e: Entry = { spec, generation: spec.generation, sup: null, stopRequested: false, logs: null, shipped: 'none', commandAt };
     this.replicas.set(spec.replicaId, e);
     await this.report(e, 'PULLING', { restartCount: 0 });
     let prepared: Awaited<ReturnType<ImageProvider['prepare']>>;
@@ -302,7 +302,7 @@ export class NodeAgent {
       }
       try {
         const prepared = await this.o.images.prepare(spec, () => undefined);
-        const e: Entry = { spec, generation: spec.generation, sup: null, stopRequested: false, logs: null, shippedTail: false, commandAt: 0 };
+        const e: Entry = { spec, generation: spec.generation, sup: null, stopRequested: false, logs: null, shipped: 'recovered', commandAt: 0 };
         this.replicas.set(spec.replicaId, e);
         e.sup = this.supervisor(e, prepared);
         void e.sup.done.then(() => this.forget(e));
@@ -337,11 +337,13 @@ export class NodeAgent {
     void (async () => {
       try {
         const reader = this.o.runtime.logs(e.spec.replicaId);
-        if (!e.shippedTail) {
-          e.shippedTail = true;
-          for (const line of await reader.tail(1000)) await ship(line);
-        }
-        for await (const line of reader.follow(ctl.signal)) {
+        // A new replica's log is shipped from its first byte (a process that prints and exits at once
+        // must not lose its lines between a tail and a follow); one adopted after an agent restart
+        // re-ships its last lines, then follows from the end; a restart keeps following the same file.
+        const fromStart = e.shipped === 'none';
+        if (e.shipped === 'recovered') for (const line of await reader.tail(1000)) await ship(line);
+        e.shipped = 'following';
+        for await (const line of reader.follow(ctl.signal, { fromStart })) {
           await ship(line);
         }
       } catch (err) {

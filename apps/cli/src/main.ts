@@ -293,7 +293,8 @@ program
           revision: s.activeRevision?.number,
           tag: s.activeRevision?.tag,
           status: s.activeRevision?.status,
-          ready: `${s.replicas?.ready ?? 0}/${s.desiredReplicas}`,
+          ready: `${s.replicas?.ready ?? 0}/${s.replicas?.desired ?? s.desiredReplicas}`,
+          scale: s.scaling ? scaleRange(s.scaling) : null,
           url: s.url,
         })),
         { paint: stateCell },
@@ -303,6 +304,11 @@ program
 
 /** Replicas `ps` shows by default: every one but those Berth stopped (a replica whose own exit ended it stays, with its exit code). */
 const shownByDefault = (r: ReplicaOut) => r.state !== 'STOPPED' || r.completedAt !== null;
+
+/** `3` for a pinned count, `0-5` for autoscaling bounds. */
+function scaleRange(s: { min: number; max: number }): string {
+  return s.min === s.max ? String(s.min) : `${s.min}-${s.max}`;
+}
 
 function replicaRows(replicas: ReplicaOut[]) {
   return replicas.map((r) => ({
@@ -332,7 +338,7 @@ program
       [
         `${out.bold(svc.name)}  ${svc.kind === 'worker' ? '(worker: no port, no URL)' : (svc.url ?? '')}`,
         `revision ${svc.activeRevision?.number ?? '-'} (${svc.activeRevision?.image ?? '-'} @ ${shortDigest(svc.activeRevision?.digest)}) ${paintState(out, svc.activeRevision?.status ?? '')}`,
-        `replicas: ${svc.replicas.ready}/${svc.desiredReplicas} ready · scaling ${spec.scaling.min}..${spec.scaling.max}${svc.kind === 'worker' ? ' (not autoscaled)' : ` · target concurrency ${spec.scaling.targetConcurrency}`}`,
+        `replicas: ${svc.replicas.ready}/${svc.replicas.desired} ready · ${svc.scaling.summary}${svc.kind === 'worker' ? '' : ` · target concurrency ${spec.scaling.targetConcurrency}`}`,
         `port ${spec.port ?? 'none'} · restart ${restart} · health check ${health}`,
         `resources ${spec.resources.cpuMillis}m CPU · ${spec.resources.memoryMiB} MiB · ${spec.resources.pids} pids · env ${Object.keys(spec.env).sort().join(', ') || '(none)'}`,
         '',
@@ -510,26 +516,22 @@ program
 
 program
   .command('scale <service>')
-  .description('set scaling bounds (and optionally the replica count now); a bound left out keeps its value')
-  .option('--min <n>', 'minimum replicas (0 = scale to zero)', int('--min'))
+  .description(
+    'set the autoscaler\'s bounds: --replicas N alone sets the minimum (N now, never fewer; the autoscaler may add up to --max with load); --min/--max set the bounds; a value left out keeps its value. Pin a count with --min N --max N',
+  )
+  .option('--min <n>', 'minimum replicas (0 = scale to zero when idle)', int('--min'))
   .option('--max <n>', 'maximum replicas', int('--max', 1))
   .option('--concurrency <n>', 'target concurrency per replica', int('--concurrency', 1))
   .addOption(new Option('--target <n>').argParser(int('--target', 1)).hideHelp())
-  .option('--replicas <n>', 'replicas wanted now, within [min, max]', int('--replicas'))
+  .option('--replicas <n>', 'replicas now; without --min also the minimum the autoscaler keeps', int('--replicas'))
   .action(async (name: string, o) => {
-    if (o.min === undefined && o.max === undefined && o.replicas === undefined && (o.concurrency ?? o.target) === undefined) {
+    const targetConcurrency = o.concurrency ?? o.target;
+    if (o.min === undefined && o.max === undefined && o.replicas === undefined && targetConcurrency === undefined) {
       throw new UsageError('give at least one of --min, --max, --replicas, --concurrency');
     }
-    const c = client();
-    let min = o.min;
-    let max = o.max;
-    if (min === undefined || max === undefined) {
-      const svc = await c.request('GET', svcPath(name));
-      min ??= svc.spec?.scaling?.min;
-      max ??= svc.spec?.scaling?.max;
-    }
-    const r = await c.request('PUT', `${svcPath(name)}/scale`, { min, max, targetConcurrency: o.concurrency ?? o.target, replicas: o.replicas });
-    print(r, () => `${name}: min ${min}, max ${max}; desired now ${r.desiredReplicas ?? r.service?.desiredReplicas ?? '?'}`);
+    const r = await client().request('PUT', `${svcPath(name)}/scale`, { min: o.min, max: o.max, targetConcurrency, replicas: o.replicas });
+    const floor = r.scaling?.floorFromReplicas ? ` (--replicas ${o.replicas} without --min sets the minimum)` : '';
+    print(r, () => `${name}: ${r.scaling?.summary ?? `min ${r.spec?.scaling?.min}, max ${r.spec?.scaling?.max}; ${r.desiredReplicas} now`}${floor}`);
   });
 
 program

@@ -19,6 +19,15 @@ export const gatewayConfigSchema = commonSchema.extend({
   BERTH_QUEUE_PREFIX: z.string().min(1).default('bull'),
   /** How long a request is held while its service starts (scale from zero) before a 503. */
   BERTH_GATEWAY_HOLD_TIMEOUT_MS: durationMs(10_000),
+  /**
+   * A request for a host with no route entry yet (a service created a moment ago whose entry has not
+   * reached this gateway) waits up to this long for one before 404 SERVICE_NOT_FOUND. 0 = 404 at once.
+   */
+  BERTH_GATEWAY_UNKNOWN_HOST_HOLD_MS: durationMs(3000),
+  /** Requests held at once for unknown hosts (per gateway process); more get 404 at once. */
+  BERTH_GATEWAY_UNKNOWN_HOST_MAX_HELD: z.coerce.number().int().min(1).max(100_000).default(256),
+  /** After a hold for a host ended with 404, that host answers 404 without holding (after one Redis read) for this long. */
+  BERTH_GATEWAY_UNKNOWN_HOST_NEGATIVE_MS: durationMs(1000),
   /** Retry-After (seconds) on 503 answers. */
   BERTH_GATEWAY_RETRY_AFTER_S: z.coerce.number().int().min(0).default(5),
   /** Attempts per idempotent request when an upstream refuses or resets before answering. */

@@ -12,6 +12,7 @@ import { IDEMPOTENT_METHODS, clientAddress, responseFieldLines, upstreamRequestH
 import { LeastOutstandingBalancer } from './proxy/least-outstanding.balancer';
 import { parseServiceHost } from './routing/host';
 import { RouteTable, routeTableKeys } from './routing/route-table';
+import { UnknownHosts } from './routing/unknown-hosts';
 import { Waker } from './wake/waker';
 
 export interface GatewayOptions {
@@ -32,6 +33,15 @@ export interface GatewayOptions {
   clientHeadersTimeoutMs?: number;
   /** Idle keep-alive client connections are closed after this long (default 5 s). */
   clientKeepAliveTimeoutMs?: number;
+  /**
+   * A request for a host with no route entry waits this long for one before 404 (default 0: 404 at
+   * once; the process default is BERTH_GATEWAY_UNKNOWN_HOST_HOLD_MS). See UnknownHosts.
+   */
+  unknownHostHoldMs?: number;
+  /** At most this many requests held for unknown hosts at once (default 256); more get 404 at once. */
+  unknownHostMaxHeld?: number;
+  /** A key that ended a hold with no entry answers 404 after one Redis read, without holding, for this long (default 1 s). */
+  unknownHostNegativeMs?: number;
 }
 
 export interface GatewayDeps {
@@ -85,6 +95,7 @@ export class Gateway {
   private readonly stats: RequestStats;
   /** Host header → route key (null: not a service host); bounded, cleared when full. */
   private readonly hostKeys = new Map<string, string | null>();
+  private readonly unknownHosts: UnknownHosts;
   private readonly now: () => number;
   readonly opts: GatewayOptions;
 
@@ -103,7 +114,17 @@ export class Gateway {
       refreshMs: this.opts.routesRefreshMs,
       log: deps.log,
     });
-    this.routes.subscribe((_key, entry) => {
+    this.unknownHosts = new UnknownHosts(
+      this.routes,
+      {
+        holdMs: this.opts.unknownHostHoldMs ?? 0,
+        maxHeld: this.opts.unknownHostMaxHeld ?? 256,
+        negativeMs: this.opts.unknownHostNegativeMs ?? 1000,
+      },
+      this.now,
+    );
+    this.routes.subscribe((key, entry) => {
+      if (entry) this.unknownHosts.forget(key);
       if (entry && entry.endpoints.length > 0) this.waker.settled(entry.serviceId);
       this.retainPoolsSoon();
     });
@@ -188,11 +209,35 @@ export class Gateway {
     }
     const key = memo.key;
     const entry = this.routes.get(key);
-    if (!entry) {
-      const host = parseServiceHost(head.host, this.opts.baseDomain);
-      return conn.sendError(404, 'SERVICE_NOT_FOUND', `no service "${host?.service}" in project "${host?.project}"`);
+    if (!entry) return void this.holdUnknown(conn, head, key, started, memo.upstreamHead);
+    this.dispatch(conn, head, key, entry, started, memo.upstreamHead);
+  }
+
+  /**
+   * No route entry for the host (yet): wait a bounded time for one (UnknownHosts), then go on as for a
+   * known service, or answer 404. A service the api has just created is routed, never 404.
+   */
+  private async holdUnknown(conn: ClientConnection, head: RequestHead, key: string, started: number, upstreamHead: Buffer): Promise<void> {
+    const abort = new AbortController();
+    const onGone = () => abort.abort();
+    conn.onGone = onGone;
+    let result;
+    try {
+      result = await this.unknownHosts.resolve(key, abort.signal);
+    } catch (e) {
+      this.deps.log.warn({ err: e, service: key }, 'unknown host look-up failed');
+      result = { entry: null, outcome: 'not_found' as const };
     }
-    const ex = new Exchange(this, conn, head, key, entry, started, memo.upstreamHead);
+    if (conn.onGone === onGone) conn.onGone = null;
+    this.metrics.unknownHosts.inc({ outcome: result.outcome });
+    if (abort.signal.aborted || conn.closed) return;
+    if (result.entry) return this.dispatch(conn, head, key, result.entry, started, upstreamHead);
+    const host = parseServiceHost(head.host, this.opts.baseDomain);
+    conn.sendError(404, 'SERVICE_NOT_FOUND', `no service "${host?.service}" in project "${host?.project}"`);
+  }
+
+  private dispatch(conn: ClientConnection, head: RequestHead, key: string, entry: RouteEntry, started: number, upstreamHead: Buffer): void {
+    const ex = new Exchange(this, conn, head, key, entry, started, upstreamHead);
     this.tracker.begin(ex.serviceId, this.now());
     conn.onGone = ex.onGone;
     if (entry.endpoints.length > 0) this.forward(ex, entry);
@@ -389,6 +434,10 @@ export class Gateway {
 
   private registerGaugeCollectors() {
     const gw = this;
+    const unknown = this.metrics.unknownHostsHeld as unknown as { collect?: () => void };
+    unknown.collect = function () {
+      gw.metrics.unknownHostsHeld.set(gw.unknownHosts.held);
+    };
     const inflight = this.metrics.inflight as unknown as { collect?: () => void };
     inflight.collect = function () {
       gw.metrics.inflight.reset();

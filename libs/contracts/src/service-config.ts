@@ -383,6 +383,18 @@ export const ServiceSummarySchema = z.object({
   url: z.string().nullable().describe('null for a worker'),
   generation: z.int(),
   desiredReplicas: z.int(),
+  replicas: z.object({
+    desired: z.int().describe('replicas the service should have now (set by scale, the autoscaler or a wake-up)'),
+    ready: z.int().describe('replicas READY (serving traffic)'),
+    byState: z.partialRecord(z.enum(REPLICA_STATES), z.int()).describe('count per replica state; states with no replica are left out'),
+  }),
+  scaling: z.object({
+    min: z.int().describe('fewest replicas the autoscaler keeps (0 = scales to zero when idle)'),
+    max: z.int().describe('most replicas the autoscaler starts'),
+    targetConcurrency: z.int().describe('in-flight requests per replica the autoscaler aims for'),
+    summary: z.string().describe('what the autoscaler does with these bounds, in one sentence'),
+    floorFromReplicas: z.boolean().optional().describe('scale answers only: `replicas` was given without `min`, so it set the minimum'),
+  }),
   activeRevision: RevisionSummarySchema.nullable(),
   createdAt: isoTime,
   updatedAt: isoTime,
@@ -390,14 +402,7 @@ export const ServiceSummarySchema = z.object({
 });
 export type ServiceSummary = z.infer<typeof ServiceSummarySchema>;
 
-export const ServiceDetailSchema = ServiceSummarySchema.extend({
-  spec: ServiceSpecSchema,
-  replicas: z.object({
-    desired: z.int(),
-    ready: z.int(),
-    byState: z.partialRecord(z.enum(REPLICA_STATES), z.int()),
-  }),
-});
+export const ServiceDetailSchema = ServiceSummarySchema.extend({ spec: ServiceSpecSchema });
 export type ServiceDetail = z.infer<typeof ServiceDetailSchema>;
 
 export const ReplicaOutSchema = z.object({

@@ -57,4 +57,17 @@ describe('RotatingLogFile', () => {
     await pump;
     expect(seen).toEqual(['one', 'two', 'x']);
   });
+
+  it('follow from the start yields what was written before it attached (a process that printed and exited at once)', async () => {
+    const path = join(dir, 'output.log');
+    writeFileSync(path, 'early\nlast words\n');
+    const log = new RotatingLogFile(path, { maxBytes: 1e6, files: 2, pollMs: 10 });
+    const ac = new AbortController();
+    const seen: string[] = [];
+    for await (const line of log.follow(ac.signal, { fromStart: true })) {
+      seen.push(line);
+      if (seen.length === 2) ac.abort();
+    }
+    expect(seen).toEqual(['early', 'last words']);
+  });
 });

@@ -57,8 +57,8 @@ export class RotatingLogFile implements ContainerLogReader {
     return n === 0 ? [] : lines.slice(-n);
   }
 
-  async *follow(signal: AbortSignal): AsyncIterable<string> {
-    let pos = (await fileSize(this.path)) ?? 0;
+  async *follow(signal: AbortSignal, opts: { fromStart?: boolean } = {}): AsyncIterable<string> {
+    let pos = opts.fromStart ? 0 : ((await fileSize(this.path)) ?? 0);
     let partial = '';
     const pollMs = this.opts.pollMs ?? 200;
     while (!signal.aborted) {

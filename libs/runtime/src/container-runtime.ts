@@ -42,8 +42,8 @@ export interface ContainerRuntime {
 export interface ContainerLogReader {
   /** The last `n` lines (oldest first), across rotated files. */
   tail(n: number): Promise<string[]>;
-  /** Lines as they are written, starting after the current end, until `signal` aborts. */
-  follow(signal: AbortSignal): AsyncIterable<string>;
+  /** Lines as they are written, starting after the current end (or at the start of the current file), until `signal` aborts. */
+  follow(signal: AbortSignal, opts?: { fromStart?: boolean }): AsyncIterable<string>;
 }
 
 /** A mount to perform onto the bundle's rootfs, as a snapshotter describes it (containerd style). */

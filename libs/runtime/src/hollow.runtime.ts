@@ -185,10 +185,10 @@ export class HollowRuntime implements ContainerRuntime {
         if (!c) throw new ContainerNotFoundError(id);
         return n === 0 ? [] : c.log.slice(-n);
       },
-      follow(signal: AbortSignal) {
+      follow(signal: AbortSignal, opts: { fromStart?: boolean } = {}) {
         const c = rt.containers.get(id);
         if (!c) throw new ContainerNotFoundError(id);
-        let pos = c.log.length; // fixed now, not when iteration begins
+        let pos = opts.fromStart ? 0 : c.log.length; // fixed now, not when iteration begins
         return (async function* () {
           while (!signal.aborted) {
             while (pos < c.log.length) yield c.log[pos++];

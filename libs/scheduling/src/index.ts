@@ -10,3 +10,4 @@ export * from './placement/labels.filter';
 export * from './placement/spread.scorer';
 export * from './placement/binpack.scorer';
 export * from './placement/image-cache.scorer';
+export * from './autoscaler/scale-request';

@@ -221,6 +221,7 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(r.status).toBe(200);
       expect(r.body.replicas.desired).toBe(3);
       expect(r.body.spec.scaling).toEqual({ min: 0, max: 5, targetConcurrency: 20 });
+      expect(r.body.scaling).toMatchObject({ min: 0, max: 5, floorFromReplicas: false, summary: expect.stringContaining('without load it goes back to zero') });
       const e = expectError(await deployer('PUT', '/v1/services/web/scale', { min: 2, max: 4, replicas: 9 }), 400, 'VALIDATION', /replicas/);
       expect(e.details.field).toBe('replicas');
       expectError(await deployer('PUT', '/v1/services/web/scale', { min: 3, max: 1 }), 400, 'VALIDATION', /min/);
@@ -570,6 +571,18 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(doc.status).toBe(200);
       expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/services', '/v1/services/{name}/deployments', '/v1/nodes/register']));
       expect(doc.body.components.schemas.CreateServiceInput.properties).toHaveProperty('resources');
+      // Response bodies come from the contract (libs/contracts): the list documents its replica counts and scaling bounds.
+      const list = doc.body.paths['/v1/services'].get.responses['200'].content['application/json'].schema;
+      expect(list.properties.items.items).toEqual({ $ref: '#/components/schemas/ServiceSummary' });
+      const summary = doc.body.components.schemas.ServiceSummary;
+      expect(summary.required).toEqual(expect.arrayContaining(['replicas', 'scaling', 'kind', 'url']));
+      expect(summary.properties.replicas.required).toEqual(expect.arrayContaining(['desired', 'ready', 'byState']));
+      expect(doc.body.paths['/v1/services/{name}'].get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ServiceDetail' });
+      expect(doc.body.components.schemas.ServiceDetail.properties.spec.properties.restartPolicy.properties.policy.enum).toEqual(['no', 'always', 'on-failure']);
+      expect(doc.body.components.schemas.Replica.properties.lastExit).toBeDefined();
+      expect(doc.body.paths['/v1/services/{name}/revisions'].get.responses['200'].content['application/json'].schema.properties.items.items).toEqual({
+        $ref: '#/components/schemas/Revision',
+      });
       const m = await client(h.base)('GET', '/metrics');
       expect(m.text).toMatch(/berth_http_requests_total\{.*route="\/v1\/services\/:name".*\}/);
     });
@@ -577,6 +590,7 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
     it('every list paginates with limit and nextCursor', async () => {
       const all = await viewer('GET', '/v1/services?limit=100');
       expect(all.body.items.length).toBeGreaterThanOrEqual(3);
+      for (const s of all.body.items) expect(s.replicas).toEqual({ desired: s.desiredReplicas, ready: expect.any(Number), byState: expect.any(Object) });
       const seen: string[] = [];
       let cursor: string | null = null;
       for (let i = 0; i < 20; i++) {

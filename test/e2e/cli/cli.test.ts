@@ -221,7 +221,7 @@ describe('deploy and follow the rollout', () => {
       await new Promise((r) => setTimeout(r, 1000)); // the stream is open before the replica starts
       const scaled = await berth(['scale', 'web', '--min', '3', '--max', '4']);
       expect(scaled.code).toBe(0);
-      expect(scaled.stdout).toContain('web: min 3, max 4; desired now 3');
+      expect(scaled.stdout).toContain('web: min 3, max 4: the autoscaler keeps between 3 and 4 replicas with load (3 now)');
       const deadline = Date.now() + 30_000;
       while (!/^[0-9a-f]{8} web v\d listening on 8080$/m.test(seen) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       expect(seen).toMatch(/^[0-9a-f]{8} web v\d listening on 8080$/m);

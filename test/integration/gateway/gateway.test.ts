@@ -413,6 +413,70 @@ describe('concurrency metrics', () => {
   });
 });
 
+describe('hosts the gateway does not know yet', () => {
+  let gw3: Gateway;
+  let port3: number;
+  const reg3 = createMetricsRegistry('gateway-test-3');
+  const gauge = async (name: string, labels: Record<string, string> = {}) => {
+    const m = await reg3.getSingleMetric(name)!.get();
+    return m.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))?.value ?? 0;
+  };
+
+  beforeAll(async () => {
+    gw3 = new Gateway({
+      options: testGatewayOptions({
+        gatewayId: `gw3-${run}`,
+        keyPrefix: prefix,
+        bullPrefix,
+        unknownHostHoldMs: 1500,
+        unknownHostMaxHeld: 2,
+        unknownHostNegativeMs: 60_000,
+      }),
+      redis,
+      subscriber: dup(),
+      log: createLogger('gateway-test', 'silent'),
+      registry: reg3,
+    });
+    port3 = await gw3.start(0, '127.0.0.1');
+  });
+  afterAll(() => gw3?.close());
+
+  it('holds a request whose route is published while it waits, then routes it', async () => {
+    const a = await up('r-late');
+    const reply = request(port3, host('late'));
+    await waitFor('request held', async () => (await gauge('berth_gateway_unknown_host_held_requests')) === 1);
+    await publishRoute(redis, prefix, routeEntry('acme', 'late', [a.endpoint]));
+    const r = await reply;
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ replica: 'r-late' });
+    expect(await gauge('berth_gateway_unknown_host_requests_total', { outcome: 'found' })).toBe(1);
+  });
+
+  it('finds an entry written to Redis whose change notice never came', async () => {
+    const a = await up('r-silent');
+    await redis.hset(`${prefix}berth:routes`, 'acme/silent', JSON.stringify(routeEntry('acme', 'silent', [a.endpoint])));
+    const r = await request(port3, host('silent'));
+    expect(r.status).toBe(200);
+    expect(gw3.routes.get('acme/silent')).toBeDefined();
+  });
+
+  it('holds at most unknownHostMaxHeld requests: past that, 404 at once; a host that ended a hold is not held again', async () => {
+    const held = [request(port3, host('made-up-1')), request(port3, host('made-up-2'))];
+    await waitFor('two held', async () => (await gauge('berth_gateway_unknown_host_held_requests')) === 2);
+    const third = await request(port3, host('made-up-3'));
+    expect(third.status).toBe(404);
+    expect(JSON.parse(third.body).error.code).toBe('SERVICE_NOT_FOUND');
+    // Answered while the other two were still held.
+    expect(await gauge('berth_gateway_unknown_host_held_requests')).toBe(2);
+    expect(await gauge('berth_gateway_unknown_host_requests_total', { outcome: 'rejected' })).toBe(1);
+    expect((await Promise.all(held)).map((r) => r.status)).toEqual([404, 404]);
+    expect(await gauge('berth_gateway_unknown_host_requests_total', { outcome: 'not_found' })).toBe(2);
+    // Negative cache: made-up-1 just ended a hold; asked again, it is answered after one read, not held.
+    expect((await request(port3, host('made-up-1'))).status).toBe(404);
+    expect(await gauge('berth_gateway_unknown_host_requests_total', { outcome: 'negative' })).toBe(1);
+  });
+});
+
 describe('shutdown', () => {
   it('lets in-flight requests finish (drain) and refuses new connections', async () => {
     const sub = dup();

@@ -197,8 +197,11 @@ function ScaleForm({ service, onBegin, onScaled }: { service: ServiceDetail; onB
         </div>
         <div className="row">
           {num('Target concurrency', target, setTarget, 1, 'in-flight requests per replica the autoscaler aims for')}
-          {num('Replicas now', replicas, setReplicas, 0, 'within [min, max]')}
+          {num('Replicas now', replicas, setReplicas, 0, 'within [min, max]; the autoscaler may move it within them (set min to keep at least this many)')}
         </div>
+        <p className="hint" data-testid="scaling-summary">
+          {service.scaling.summary}
+        </p>
         <div className="actions">
           <button type="submit" className="primary" disabled={busy}>
             {busy ? 'Applying…' : 'Apply scaling'}

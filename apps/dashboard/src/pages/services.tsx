@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import type { CreateServiceInput, RestartPolicy, ServiceDetail, ServiceSummary } from '../api/types';
+import type { CreateServiceInput, RestartPolicy, ServiceSummary } from '../api/types';
 import { ImageResolver } from '../components/image-resolver';
 import { ErrorBox, Link, StateBadge } from '../components/ui';
 import { useApp } from '../context';
@@ -23,15 +23,8 @@ export function ServicesPage() {
     document.title = `Services · ${project} · Berth`;
   }, [project]);
 
-  // The list has no replica counts: read each service's detail (fine for the tens of services a project has).
-  const list = usePoll(
-    async (signal) => {
-      const items = await api.all<ServiceSummary>('/v1/services');
-      return Promise.all(items.map((s) => api.get<ServiceDetail>(`/v1/services/${s.name}`, signal)));
-    },
-    POLL_MS,
-    [project],
-  );
+  // The list carries each service's replica counts and scaling bounds: one request per refresh.
+  const list = usePoll(async () => api.all<ServiceSummary>('/v1/services'), POLL_MS, [project]);
 
   return (
     <>
@@ -125,6 +118,7 @@ export function ServicesPage() {
                 <th scope="col">State</th>
                 <th scope="col">Revision</th>
                 <th scope="col">Replicas</th>
+                <th scope="col">Scaling</th>
                 <th scope="col">URL</th>
                 <th scope="col">Last deploy</th>
               </tr>
@@ -151,6 +145,9 @@ export function ServicesPage() {
                     </td>
                     <td data-testid="replicas">
                       {s.replicas.ready}/{s.replicas.desired} ready
+                    </td>
+                    <td data-testid="scaling" title={s.scaling.summary}>
+                      {s.scaling.min === s.scaling.max ? `fixed at ${s.scaling.min}` : `${s.scaling.min}–${s.scaling.max}`}
                     </td>
                     <td>
                       {s.url ? (

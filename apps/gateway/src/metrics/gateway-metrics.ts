@@ -43,6 +43,17 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['service'] as const,
       registers: [registry],
     }),
+    unknownHostsHeld: new Gauge({
+      name: 'berth_gateway_unknown_host_held_requests',
+      help: 'Requests held right now for a host with no route entry yet (waiting for the entry, see BERTH_GATEWAY_UNKNOWN_HOST_HOLD_MS)',
+      registers: [registry],
+    }),
+    unknownHosts: new Counter({
+      name: 'berth_gateway_unknown_host_requests_total',
+      help: 'Requests for a host with no route entry, by outcome: found (routed after the hold), not_found (404 after the hold), negative (404 without holding, the host just ended a hold), rejected (404 at once, too many held), gone (the client left)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     wakes: new Counter({
       name: 'berth_gateway_wakes_total',
       help: 'Wake-ups sent for scaled-to-zero services',

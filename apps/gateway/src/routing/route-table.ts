@@ -21,7 +21,8 @@ export const routeTableKeys = (prefix = ''): RouteTableKeys => ({
  */
 export class RouteTable {
   private entries = new Map<string, RouteEntry>();
-  private readonly waiters = new Map<string, Set<(e: RouteEntry) => void>>();
+  /** Parked requests per key; `anyEntry` waiters (unknown hosts) wake on any entry, the others on READY endpoints. */
+  private readonly waiters = new Map<string, Set<Waiter>>();
   private timer: NodeJS.Timeout | null = null;
   private loadedOnce = false;
   private readonly onChange: ((key: string, entry: RouteEntry | undefined) => void)[] = [];
@@ -80,6 +81,18 @@ export class RouteTable {
   waitForEndpoints(key: string, timeoutMs: number, signal?: AbortSignal): Promise<RouteEntry | null> {
     const now = this.entries.get(key);
     if (now && now.endpoints.length > 0) return Promise.resolve(now);
+    return this.park(key, false, timeoutMs, signal);
+  }
+
+  /** Resolves with the entry as soon as the key has one (with or without endpoints), or null as above. */
+  waitForEntry(key: string, timeoutMs: number, signal?: AbortSignal): Promise<RouteEntry | null> {
+    const now = this.entries.get(key);
+    if (now) return Promise.resolve(now);
+    return this.park(key, true, timeoutMs, signal);
+  }
+
+  private park(key: string, anyEntry: boolean, timeoutMs: number, signal?: AbortSignal): Promise<RouteEntry | null> {
+    if (signal?.aborted) return Promise.resolve(null);
     return new Promise((resolve) => {
       let set = this.waiters.get(key);
       if (!set) this.waiters.set(key, (set = new Set()));
@@ -90,12 +103,28 @@ export class RouteTable {
         if (set!.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
         resolve(e);
       };
-      const waiter = (e: RouteEntry) => done(e);
+      const waiter: Waiter = { anyEntry, fn: (e: RouteEntry) => done(e) };
       const onAbort = () => done(null);
       const timer = setTimeout(() => done(null), timeoutMs);
       set.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /**
+   * Reads one entry straight from Redis (not waiting for the change notice) and applies it: the
+   * gateway's look-up for a Host it does not know yet. Null when Redis has no (valid) entry.
+   */
+  async lookup(key: string): Promise<RouteEntry | null> {
+    const json = await this.deps.redis.hget(this.deps.keys.routes, key);
+    // A change notice may have been applied while the read was in flight: the table's copy wins.
+    const known = this.entries.get(key);
+    if (known) return known;
+    const entry = json === null ? null : this.parse(key, json);
+    if (!entry) return null;
+    this.entries.set(key, entry);
+    this.changed(key, entry);
+    return entry;
   }
 
   async reloadAll(): Promise<void> {
@@ -126,9 +155,10 @@ export class RouteTable {
   }
 
   private changed(key: string, entry: RouteEntry | undefined) {
-    if (entry && entry.endpoints.length > 0) {
-      const set = this.waiters.get(key);
-      if (set) for (const w of [...set]) w(entry);
+    const set = entry ? this.waiters.get(key) : undefined;
+    if (set) {
+      const ready = entry!.endpoints.length > 0;
+      for (const w of [...set]) if (ready || w.anyEntry) w.fn(entry!);
     }
     for (const fn of this.onChange) fn(key, entry);
   }
@@ -143,4 +173,9 @@ export class RouteTable {
       return null;
     }
   }
+}
+
+interface Waiter {
+  anyEntry: boolean;
+  fn: (e: RouteEntry) => void;
 }

@@ -99,6 +99,27 @@ export class ServiceRepository {
     });
   }
 
+  /**
+   * A page of live services with each one's replica counts by state. The counts of the whole page come
+   * from one grouped query (not one per service), whatever the page size.
+   */
+  async listWithCounts(projectId: string, page: PageArgs): Promise<{ service: ServiceWithRevision; counts: Record<string, number> }[]> {
+    const services = await this.list(projectId, page);
+    if (services.length === 0) return [];
+    const rows = await this.prisma.client.replica.groupBy({
+      by: ['serviceId', 'state'],
+      where: { serviceId: { in: services.map((s) => s.id) } },
+      _count: { _all: true },
+    });
+    const counts = new Map<string, Record<string, number>>();
+    for (const r of rows) {
+      const c = counts.get(r.serviceId) ?? {};
+      c[r.state] = r._count._all;
+      counts.set(r.serviceId, c);
+    }
+    return services.map((service) => ({ service, counts: counts.get(service.id) ?? {} }));
+  }
+
   /** Creates the service with revision 1 as its target, generation 1. */
   createWithRevision(projectId: string, name: string, fields: ServiceFields, rev: NewRevision): Promise<{ service: Service; revision: Revision }> {
     return this.prisma.client.$transaction(async (tx) => {

@@ -38,7 +38,7 @@ export class ServicesController {
   @Get()
   @ProjectRole('viewer')
   @ApiContractResponse('ServiceSummary', { list: true })
-  @ApiOperation({ summary: 'Live services, newest first; `?deleted=true`: deleted services instead, newest deletion first (with ids and deletedAt)' })
+  @ApiOperation({ summary: 'Live services, newest first, each with its replica counts (desired, ready, by state) and scaling bounds; `?deleted=true`: deleted services instead, newest deletion first (with ids and deletedAt)' })
   list(@CurrentProject() p: ProjectContext, @Query() q: DeletedPageQuery) {
     const deleted = deletedSelector(q);
     if (typeof deleted === 'string') {
@@ -97,6 +97,11 @@ export class ServicesController {
 
   @Put(':name/scale')
   @ProjectRole('deployer')
+  @ApiOperation({
+    summary: 'Set the autoscaler\'s bounds: `replicas` alone sets the minimum (a floor the autoscaler never goes below); `min`/`max` set the bounds',
+    description: 'The answer is the service detail; `scaling.summary` says in one sentence what the autoscaler will do, e.g. "min 3, max 10: the autoscaler keeps between 3 and 10 replicas with load (3 now)".',
+  })
+  @ApiContractResponse('ServiceDetail')
   scale(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @Param('name') name: string, @Body() body: ScaleInput) {
     return this.svc.scale(p, a, name, body);
   }

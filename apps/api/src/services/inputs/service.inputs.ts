@@ -52,18 +52,25 @@ export class RollbackInput {
   force?: boolean;
 }
 
+/**
+ * Scaling bounds next to the autoscaler (see resolveScale in libs/scheduling): `replicas` alone sets the
+ * minimum (a floor, like Cloud Run's minimum instances); `min`/`max` set the bounds (like Knative's
+ * min-scale/max-scale); a field left out keeps its value.
+ */
 export class ScaleInput {
-  @ApiProperty({ minimum: 0 })
+  @ApiPropertyOptional({ minimum: 0, description: 'fewest replicas the autoscaler keeps (0 = scale to zero when idle); default: unchanged, or `replicas` when only that is given' })
+  @IsOptional()
   @IsInt()
   @Min(0)
   @Max(1000)
-  min!: number;
+  min?: number;
 
-  @ApiProperty({ minimum: 1 })
+  @ApiPropertyOptional({ minimum: 1, description: 'most replicas the autoscaler starts; default: unchanged (raised to min if below)' })
+  @IsOptional()
   @IsInt()
   @Min(1)
   @Max(1000)
-  max!: number;
+  max?: number;
 
   @ApiPropertyOptional()
   @IsOptional()
@@ -72,7 +79,10 @@ export class ScaleInput {
   @Max(100000)
   targetConcurrency?: number;
 
-  @ApiPropertyOptional({ description: 'replicas wanted now, within [min, max]; default: current clamped into [min, max]' })
+  @ApiPropertyOptional({
+    description:
+      'replicas now. Without `min` it is also the new minimum, so the autoscaler never goes below it; with `min` it is the count now within [min, max], which the autoscaler may lower to min when idle',
+  })
   @IsOptional()
   @IsInt()
   @Min(0)

@@ -19,6 +19,7 @@ import {
   type ServiceSummary,
 } from '@berth/contracts';
 import { formatReference, parseReference } from '@berth/oci';
+import { describeScaling, resolveScale } from '@berth/scheduling';
 import { RevisionRepository, ServiceRepository, type NewRevision, type ServiceWithRevision } from '../../db';
 import type { Revision, Service } from '@berth/db';
 import type { Actor } from '../../auth/access.decorators';
@@ -130,34 +131,28 @@ export class ServicesService {
     return s;
   }
 
-  /** Live services, newest first; with `deleted`, the deleted ones instead, newest deletion first. */
+  /** Live services, newest first; with `deleted`, the deleted ones instead, newest deletion first. Each with its replica counts and scaling bounds. */
   async list(project: ProjectContext, page: PageRequest, deleted = false) {
     const args = { take: page.limit + 1, afterId: page.after };
-    const rows = deleted ? await this.services.listDeleted(project.id, args) : await this.services.list(project.id, args);
-    return toPage(rows, page.limit, (r) => r.id, (r) => this.summary(project, r));
+    const rows = deleted
+      ? await Promise.all((await this.services.listDeleted(project.id, args)).map(async (service) => ({ service, counts: await this.services.replicaCounts(service.id) })))
+      : await this.services.listWithCounts(project.id, args);
+    return toPage(rows, page.limit, (r) => r.service.id, ({ service, counts }) => this.summary(project, service, counts));
   }
 
   async detail(project: ProjectContext, name: string, deleted?: DeletedSelector): Promise<ServiceDetail> {
     if (deleted !== undefined) {
       const s = await this.findForRead(project, name, deleted);
       const counts = await this.services.replicaCounts(s.id);
-      return {
-        ...this.summary(project, s),
-        spec: currentSpec(s),
-        replicas: { desired: s.desiredReplicas, ready: counts.READY ?? 0, byState: counts },
-      };
+      return { ...this.summary(project, s, counts), spec: currentSpec(s) };
     }
     const found = DNS_LABEL.test(name) ? await this.services.findDetailByName(project.id, name) : null;
     if (!found) throw new DomainError(ErrorCode.NotFound, `service '${name.slice(0, 100)}' not found in project ${project.slug}`);
     const { service: s, counts } = found;
-    return {
-      ...this.summary(project, s),
-      spec: currentSpec(s),
-      replicas: { desired: s.desiredReplicas, ready: counts.READY ?? 0, byState: counts },
-    };
+    return { ...this.summary(project, s, counts), spec: currentSpec(s) };
   }
 
-  private summary(project: ProjectContext, s: ServiceWithRevision): ServiceSummary {
+  private summary(project: ProjectContext, s: ServiceWithRevision, counts: Record<string, number>): ServiceSummary {
     const worker = s.port === null;
     return {
       id: s.id,
@@ -167,6 +162,15 @@ export class ServicesService {
       url: worker ? null : `http://${s.name}.${project.slug}.${this.config.BERTH_BASE_DOMAIN}:${this.config.BERTH_GATEWAY_PUBLIC_PORT}`,
       generation: s.generation,
       desiredReplicas: s.desiredReplicas,
+      replicas: replicaCounts(s.desiredReplicas, counts),
+      scaling: {
+        min: s.minScale,
+        max: s.maxScale,
+        targetConcurrency: s.targetConcurrency,
+        summary: worker
+          ? `a worker is not autoscaled: it runs ${s.desiredReplicas} replica(s) (min ${s.minScale}, max ${s.maxScale}; berth scale sets it)`
+          : describeScaling({ min: s.minScale, max: s.maxScale, desired: s.desiredReplicas }),
+      },
       activeRevision: s.activeRevision ? revisionSummary(s.activeRevision) : null,
       createdAt: s.createdAt.toISOString(),
       updatedAt: s.updatedAt.toISOString(),
@@ -367,29 +371,30 @@ export class ServicesService {
     return { revision: revisionOut(revision), rolledBackTo: target.number, service: await this.detail(project, name) };
   }
 
+  /**
+   * Sets the autoscaler's bounds (see resolveScale in libs/scheduling): `replicas` alone is a floor
+   * (min = replicas, like Cloud Run's minimum instances); `min`/`max` are Knative's bounds; a bound left
+   * out keeps its value. The answer's `scaling.summary` says what the autoscaler will do.
+   */
   async scale(project: ProjectContext, actor: Actor, name: string, input: ScaleInput) {
     const s = await this.mustFind(project, name);
     const spec = specFromRow(s);
-    const scaling = { min: input.min, max: input.max, targetConcurrency: input.targetConcurrency ?? spec.scaling.targetConcurrency };
-    if (scaling.min > scaling.max) {
-      throw new DomainError(ErrorCode.Validation, `min (${scaling.min}) must not exceed max (${scaling.max})`, { field: 'min' });
-    }
-    if (input.replicas !== undefined && (input.replicas < scaling.min || input.replicas > scaling.max)) {
-      throw new DomainError(ErrorCode.Validation, `replicas (${input.replicas}) must be within [min, max] = [${scaling.min}, ${scaling.max}]`, {
-        field: 'replicas',
-      });
-    }
-    const desired = desiredReplicas(s.desiredReplicas, scaling, input.replicas);
-    await this.services.update(s.id, { minScale: scaling.min, maxScale: scaling.max, targetConcurrency: scaling.targetConcurrency, desiredReplicas: desired });
+    const r = resolveScale({ ...spec.scaling, desired: s.desiredReplicas }, input);
+    if (!r.ok) throw new DomainError(ErrorCode.Validation, r.message, { field: r.field });
+    const { min, max, targetConcurrency, desired, floor } = r.value;
+    const scaling = { min, max, targetConcurrency };
+    await this.services.update(s.id, { minScale: min, maxScale: max, targetConcurrency, desiredReplicas: desired });
+    const summary = describeScaling({ min, max, desired });
     await this.audit.record(actor, {
       projectId: project.id,
       serviceId: s.id,
       type: 'service.scaled',
-      message: `scaled to min ${scaling.min} max ${scaling.max} (desired ${desired})`,
-      data: { ...scaling, desiredReplicas: desired, previous: { ...spec.scaling, desiredReplicas: s.desiredReplicas } },
+      message: `scaled: ${summary}${floor ? ` (replicas ${input.replicas} set the minimum)` : ''}`,
+      data: { ...scaling, desiredReplicas: desired, floor, previous: { ...spec.scaling, desiredReplicas: s.desiredReplicas } },
     });
     await this.enqueue(s.id, 'scale');
-    return this.detail(project, name);
+    const detail = await this.detail(project, name);
+    return { ...detail, scaling: { ...detail.scaling, floorFromReplicas: floor } };
   }
 
   async delete(project: ProjectContext, actor: Actor, name: string) {
@@ -430,6 +435,11 @@ export class ServicesService {
       this.log.warn(`could not enqueue reconcile for ${serviceId}: ${(e as Error).message}`);
     }
   }
+}
+
+/** Replica counts of a service: desired, READY, and every state's count (states with none left out). */
+export function replicaCounts(desired: number, byState: Record<string, number>): ServiceSummary['replicas'] {
+  return { desired, ready: byState.READY ?? 0, byState };
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
