@@ -50,7 +50,7 @@ async function main() {
       dialer = hollow.probeDialer();
     } else {
       const dir = path.resolve(config.BERTH_DATA_DIR, `agent-${name}`);
-      const puller = new ImagePuller({ root: path.join(dir, 'images'), clientOptions: { insecureRegistries: config.BERTH_REGISTRY_INSECURE } });
+      const puller = new ImagePuller({ root: path.join(dir, 'images'), clientOptions: { insecureRegistries: config.BERTH_REGISTRY_INSECURE, allowPrivate: config.BERTH_REGISTRY_ALLOW_PRIVATE } });
       await puller.init();
       cleanups.push(() => puller.close());
       const network = new CniNetwork({

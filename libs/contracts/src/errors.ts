@@ -10,6 +10,8 @@ export const ErrorCode = {
   Conflict: 'CONFLICT',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
   ImageUnresolvable: 'IMAGE_UNRESOLVABLE',
+  /** The image's registry resolves to an address the registry address policy refuses (details.rule names it). */
+  RegistryAddressRefused: 'REGISTRY_ADDRESS_REFUSED',
   RateLimited: 'RATE_LIMITED',
   Unavailable: 'UNAVAILABLE',
   Internal: 'INTERNAL',
@@ -46,6 +48,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case ErrorCode.PayloadTooLarge:
       return 413;
     case ErrorCode.ImageUnresolvable:
+    case ErrorCode.RegistryAddressRefused:
       return 422;
     case ErrorCode.RateLimited:
       return 429;

@@ -21,7 +21,8 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
   let v2: string;
 
   beforeAll(async () => {
-    h = await startApi('berth_api_e2e');
+    // Some tests run registries of their own on random loopback ports: allow loopback.
+    h = await startApi('berth_api_e2e', { BERTH_REGISTRY_ALLOW_PRIVATE: '127.0.0.0/8' });
     v1 = (await pushWebImage(repo, 'v1', 'one')).digest;
     v2 = (await pushWebImage(repo, 'v2', 'two')).digest;
     await pushWebImage(repo, 'v3', 'three');

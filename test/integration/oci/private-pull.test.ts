@@ -12,7 +12,8 @@ import { startHtpasswdRegistry, startServer, type OwnRegistry, type TestServer }
  * Private images: per-pull credentials against a real docker-registry with htpasswd auth, and the
  * agent's path (API → credentials → OciImageProvider → ImagePuller) with a stand-in API server.
  */
-const fast = { retries: 1, retryBaseDelayMs: 5, timeoutMs: 5000 };
+// Test servers listen on random loopback ports: allow loopback (the address policy has its own test).
+const fast = { retries: 1, retryBaseDelayMs: 5, timeoutMs: 5000, allowPrivate: ['127.0.0.0/8'] };
 const user = 'acme';
 const password = 's3cret-pw';
 

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseIntPipe, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { REGISTRY_REFUSALS } from '../../images/controllers/images.controller';
 import type { Request, Response } from 'express';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
@@ -25,6 +26,7 @@ export class ServicesController {
   @Post()
   @ProjectRole('deployer')
   @ApiOperation({ summary: 'Create a service: resolves the image (pins its digest) and creates revision 1' })
+  @ApiResponse({ status: 422, description: REGISTRY_REFUSALS })
   create(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @Body() body: CreateServiceInput) {
     return this.svc.create(p, a, body);
   }
@@ -60,6 +62,7 @@ export class ServicesController {
   @Post(':name/deployments')
   @ProjectRole('deployer')
   @ApiOperation({ summary: 'Deploy an image (or a tag of the current repository), resolved to its digest now' })
+  @ApiResponse({ status: 422, description: REGISTRY_REFUSALS })
   deploy(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @Param('name') name: string, @Body() body: DeployInput) {
     return this.svc.deploy(p, a, name, body);
   }

@@ -209,7 +209,7 @@ export class ServicesService {
         { field: 'name' },
       );
     }
-    const image = await this.images.resolve(project.id, input.image, 'image');
+    const image = await this.images.resolve(project.id, input.image, 'image', actor);
     const desired = desiredReplicas(spec.scaling.min, spec.scaling);
     const { service, revision } = await this.services.createWithRevision(
       project.id,
@@ -238,7 +238,7 @@ export class ServicesService {
       ref = formatReference({ registry: current.registry, repository: current.repository, tag: input.tag });
       parseImageReference(ref, 'tag');
     }
-    const image = await this.images.resolve(project.id, ref, input.image === undefined ? 'tag' : 'image');
+    const image = await this.images.resolve(project.id, ref, input.image === undefined ? 'tag' : 'image', actor);
     const spec = specFromRow(s);
     const { revision } = await this.services.appendRevision(s.id, {}, this.newRevision(spec, image, 'DEPLOY', actor));
     await this.audit.record(actor, {
