@@ -10,8 +10,9 @@ export const agentConfigSchema = commonSchema.extend({
   BERTH_AGENT_OPS_HOST: z.string().default('127.0.0.1'),
   BERTH_AGENT_OPS_PORT: port(9102),
   BERTH_NODE_NAME: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label').default('node-1'),
-  /** Where the api listens; the agent registers there with its join token. */
+  /** Where the api listens; the agent registers there (join token once, then its own node credential). */
   BERTH_API_URL: z.string().url().default('http://127.0.0.1:8080'),
+  /** Needed only to join (no credential stored in <data dir>/agent-<name>/node-credential yet, or it was revoked). */
   BERTH_JOIN_TOKEN: z.string().regex(/^bjt_/, 'must be a node join token (bjt_...)').optional(),
   /** Address the gateway reaches this node's containers through (reported at registration). */
   BERTH_NODE_ADDRESS: z.string().min(1).default('127.0.0.1'),

@@ -120,9 +120,9 @@ describe('pulling private images', () => {
       healthCheck: null,
     });
 
-    it("asks the API for the replica's registry credentials with the join token, then pulls", async () => {
+    it("asks the API for the replica's registry credentials with the node credential, then pulls", async () => {
       const puller = newPuller('agent');
-      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, joinToken: 'bjt_test', nodeId: 'node-7' });
+      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, credential: 'bnc_test', nodeId: 'node-7' });
       const provider = new OciImageProvider(puller, creds);
       const prepared = await provider.prepare(spec('r-1'), () => undefined);
       expect(prepared.rootfs.mounts?.[0]?.type).toBe('overlay');
@@ -131,13 +131,13 @@ describe('pulling private images', () => {
       expect(api.requests).toHaveLength(1);
       expect(api.requests[0]!.method).toBe('POST');
       expect(api.requests[0]!.url).toBe('/v1/nodes/node-7/pull-credentials');
-      expect(api.requests[0]!.headers.authorization).toBe('Bearer bjt_test');
+      expect(api.requests[0]!.headers.authorization).toBe('Bearer bnc_test');
       expect(bodies[0]).toEqual({ replicaId: 'r-1', registry: own.host });
       await provider.release('r-1');
     });
 
     it('pulls anonymously on 404 (no credentials) and fails the pull on 403 or a malformed answer', async () => {
-      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, joinToken: 'bjt_test', nodeId: 'node-7' });
+      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, credential: 'bnc_test', nodeId: 'node-7' });
       const provider = new OciImageProvider(newPuller('agent-refused'), creds);
 
       answer = { status: 404, body: { message: 'no credentials' } };
@@ -155,7 +155,7 @@ describe('pulling private images', () => {
     });
 
     it('never asks for (or sends) credentials for a registry other than the image registry', async () => {
-      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, joinToken: 'bjt_test', nodeId: 'node-7' });
+      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, credential: 'bnc_test', nodeId: 'node-7' });
       const before = api.requests.length;
       const provider = creds(spec('r-5', 'registry.example.invalid:5000'))!;
       expect(await provider(own.host)).toBeUndefined();
