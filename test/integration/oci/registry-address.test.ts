@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { parseReference, RegistryAddressRefusedError, RegistryClient } from '@berth/oci';
+import { Agent, request } from 'undici';
+import { guardedConnector, parseAllowList, parseReference, RegistryAddressRefusedError, RegistryClient } from '@berth/oci';
 import { REGISTRY } from './helpers/image-builder';
 import { startProxy, startServer, type TestServer } from './helpers/servers';
 
@@ -131,6 +132,26 @@ describe('registry address policy (connect-time, loopback only)', () => {
       await allowed.close();
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('checks every address a name resolves to and connects only to the checked ones', async () => {
+    // A name answering with an allowed address AND a refused one is refused as a whole (the fake
+    // resolver stands in for DNS; both addresses are safe: 127.0.0.1 is the trap, 10.0.0.1 is never dialled).
+    const answers: Record<string, string[]> = { 'mixed.test': ['127.0.0.1', '10.0.0.1'], 'ok.test': ['127.0.0.1'] };
+    const resolve = (host: string, cb: (err: NodeJS.ErrnoException | null, a: { address: string; family: number }[]) => void) =>
+      cb(null, (answers[host] ?? []).map((address) => ({ address, family: net.isIP(address) })));
+    const agent = new Agent({ connect: guardedConnector(parseAllowList(['127.0.0.0/8']), { timeout: 2000, resolve }) });
+    try {
+      const err = await request(`http://mixed.test:${trap.port}/v2/`, { dispatcher: agent }).catch((e) => e);
+      expect(err).toBeInstanceOf(RegistryAddressRefusedError);
+      expect(err).toMatchObject({ rule: 'private', address: '10.0.0.1', host: 'mixed.test' });
+      expect(trap.connections).toBe(0);
+      // The same dispatcher does connect where every address is allowed (the trap hangs up at once).
+      await request(`http://ok.test:${trap.port}/v2/`, { dispatcher: agent }).catch(() => undefined);
+      expect(trap.connections).toBe(1);
+    } finally {
+      await agent.close();
     }
   });
 });
