@@ -13,7 +13,7 @@ export const agentConfigSchema = commonSchema.extend({
   /** Where the api listens; the agent registers there (join token once, then its own node credential). */
   BERTH_API_URL: z.string().url().default('http://127.0.0.1:8080'),
   /** Needed only to join (no credential stored in <data dir>/agent-<name>/node-credential yet, or it was revoked). */
-  BERTH_JOIN_TOKEN: z.string().regex(/^bjt_/, 'must be a node join token (bjt_...)').optional(),
+  BERTH_JOIN_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^bjt_/, 'must be a node join token (bjt_...)').optional()),
   /** Address the gateway reaches this node's containers through (reported at registration). */
   BERTH_NODE_ADDRESS: z.string().min(1).default('127.0.0.1'),
   /** k=v,k=v */
