@@ -62,12 +62,16 @@ else
   first_run_note=""
 fi
 
-join_file="$BERTH_DATA_DIR/agent/join-token"
-if [ ! -s "$join_file" ]; then
-  mkdir -p "$BERTH_DATA_DIR/agent" && umask 077
-  node -r @swc-node/register scripts/issue-join-token.ts "local agent (npm run up)" > "$join_file"
+# The local agent joins once with a join token bound to its node name (1 h), exchanges it for its
+# own node credential ($BERTH_DATA_DIR/agent-<node>/node-credential, 0600) and uses that from then
+# on: a token is issued only while the node has no credential.
+export BERTH_NODE_NAME="${BERTH_NODE_NAME:-$(hostname -s | tr 'A-Z_' 'a-z-' | cut -c1-63)}"
+rm -f "$BERTH_DATA_DIR/agent/join-token" # an unbound token kept by earlier versions
+unset BERTH_JOIN_TOKEN
+if [ ! -s "$BERTH_DATA_DIR/agent-$BERTH_NODE_NAME/node-credential" ]; then
+  BERTH_JOIN_TOKEN="$(node -r @swc-node/register scripts/issue-join-token.ts --node "$BERTH_NODE_NAME" --ttl 3600 "local agent (npm run up)")"
+  export BERTH_JOIN_TOKEN
 fi
-export BERTH_JOIN_TOKEN="$(cat "$join_file")"
 
 start_app() { # start_app NAME HEALTH_URL
   local name=$1 url=$2
@@ -78,8 +82,7 @@ start_app() { # start_app NAME HEALTH_URL
 start_app api "http://127.0.0.1:$API_PORT/healthz"
 start_app scheduler "http://127.0.0.1:${BERTH_SCHEDULER_OPS_PORT:-9101}/healthz"
 start_app gateway "http://127.0.0.1:${BERTH_GATEWAY_OPS_PORT:-9100}/healthz"
-BERTH_NODE_NAME="${BERTH_NODE_NAME:-$(hostname -s | tr 'A-Z_' 'a-z-' | cut -c1-63)}" BERTH_RUNTIME="${BERTH_RUNTIME:-runc}" \
-  start_app agent "http://127.0.0.1:${BERTH_AGENT_OPS_PORT:-9102}/healthz"
+BERTH_RUNTIME="${BERTH_RUNTIME:-runc}" start_app agent "http://127.0.0.1:${BERTH_AGENT_OPS_PORT:-9102}/healthz"
 
 cat <<TXT
 

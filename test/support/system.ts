@@ -38,8 +38,11 @@ export interface RunningSystem {
   projectSlug: string;
   dataDir: string;
   agents: AgentProcess[];
-  /** Starts one more agent (or restarts a killed one with the same name). */
-  startAgent(name?: string): Promise<AgentProcess>;
+  /**
+   * Starts one more agent (or restarts a killed one with the same name; it keeps its data dir and so
+   * its node credential). `joinToken` replaces the system's join token for this start.
+   */
+  startAgent(name?: string, opts?: { joinToken?: string }): Promise<AgentProcess>;
   logs(app: string): string;
   stop(): Promise<void>;
 }
@@ -198,7 +201,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     dataDir,
     agents,
     logs: (app) => tail(path.join(logsDir, `${app}.log`), 200),
-    startAgent: async (name?: string) => {
+    startAgent: async (name?: string, startOpts: { joinToken?: string } = {}) => {
       const n = name ?? `node-${agents.length + 1}-${id}`;
       const ops = await freePort();
       const existing = agentNets.get(n);
@@ -211,7 +214,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
           ...common,
           DATABASE_URL: '',
           BERTH_API_URL: system.apiUrl,
-          BERTH_JOIN_TOKEN: joinToken,
+          BERTH_JOIN_TOKEN: startOpts.joinToken ?? joinToken,
           BERTH_NODE_NAME: n,
           BERTH_AGENT_OPS_PORT: String(ops),
           BERTH_RUNTIME: opts.runtime ?? 'runc',

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { commonSchema, durationMs, port } from '@berth/config';
+import { allowListFromEnv } from '@berth/oci';
 
 const optionalInt = z.coerce.number().int().min(1).optional();
 
@@ -9,9 +10,10 @@ export const agentConfigSchema = commonSchema.extend({
   BERTH_AGENT_OPS_HOST: z.string().default('127.0.0.1'),
   BERTH_AGENT_OPS_PORT: port(9102),
   BERTH_NODE_NAME: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label').default('node-1'),
-  /** Where the api listens; the agent registers there with its join token. */
+  /** Where the api listens; the agent registers there (join token once, then its own node credential). */
   BERTH_API_URL: z.string().url().default('http://127.0.0.1:8080'),
-  BERTH_JOIN_TOKEN: z.string().regex(/^bjt_/, 'must be a node join token (bjt_...)').optional(),
+  /** Needed only to join (no credential stored in <data dir>/agent-<name>/node-credential yet, or it was revoked). */
+  BERTH_JOIN_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^bjt_/, 'must be a node join token (bjt_...)').optional()),
   /** Address the gateway reaches this node's containers through (reported at registration). */
   BERTH_NODE_ADDRESS: z.string().min(1).default('127.0.0.1'),
   /** k=v,k=v */
@@ -52,6 +54,18 @@ export const agentConfigSchema = commonSchema.extend({
     .string()
     .default('')
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+  /** Non-public addresses registries may be reached at (CIDRs, host[:port]); see docs/oci.md. */
+  BERTH_REGISTRY_ALLOW_PRIVATE: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        try {
+          return allowListFromEnv(s);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          return z.NEVER;
+        }
+      }),
   /** Restart backoff of crashing replicas (first delay; doubles up to 5 min). */
   BERTH_RESTART_BACKOFF_MS: durationMs(10_000),
   /**

@@ -14,17 +14,13 @@ import { ImageGc } from './image-gc';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
 import { NodeAgent } from './node-agent';
 import { apiPullCredentials } from './pull-credentials';
-import { registerNode } from './registration';
+import { joinOrReturn, NodeCredentialFile, RegistrationError } from './registration';
 
 export const AGENT_VERSION = '0.1.0';
 
 async function main() {
   const config = loadConfigOrExit(agentConfigSchema, 'agent');
   const log = createLogger('agent', config.LOG_LEVEL).child({ node: config.BERTH_NODE_NAME });
-  if (!config.BERTH_JOIN_TOKEN) {
-    process.stderr.write('berth-agent: BERTH_JOIN_TOKEN: a node join token (bjt_...) is required to register (not set)\n');
-    process.exit(78);
-  }
   const registry = createMetricsRegistry('agent');
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const events = new Queue<NodeEventsJob>(QueueName.NodeEvents, { connection: redis, prefix: config.BERTH_QUEUE_PREFIX });
@@ -35,12 +31,20 @@ async function main() {
   const count = config.BERTH_RUNTIME === 'hollow' ? config.BERTH_HOLLOW_NODES : 1;
   for (let i = 1; i <= count; i++) {
     const name = count > 1 ? `${config.BERTH_NODE_NAME}-${i}` : config.BERTH_NODE_NAME;
-    const reg = await registerNode(config.BERTH_API_URL, config.BERTH_JOIN_TOKEN, {
-      name,
-      address: config.BERTH_NODE_ADDRESS,
-      labels: config.BERTH_NODE_LABELS,
-      capacity: defaultCapacity(config),
-      agentVersion: AGENT_VERSION,
+    // Each node its own credential, kept in its data dir (0600); the join token is needed only to join.
+    const store = new NodeCredentialFile(path.resolve(config.BERTH_DATA_DIR, `agent-${name}`));
+    const reg = await joinOrReturn({
+      apiUrl: config.BERTH_API_URL,
+      joinToken: config.BERTH_JOIN_TOKEN,
+      store,
+      req: { name, address: config.BERTH_NODE_ADDRESS, labels: config.BERTH_NODE_LABELS, capacity: defaultCapacity(config), agentVersion: AGENT_VERSION },
+      log: (m) => log.warn(m),
+    }).catch((e: unknown) => {
+      if (e instanceof RegistrationError && !e.retryable) {
+        process.stderr.write(`berth-agent: ${e.message}\n`);
+        process.exit(78);
+      }
+      throw e;
     });
     let runtime;
     let images;
@@ -52,7 +56,7 @@ async function main() {
       dialer = hollow.probeDialer();
     } else {
       const dir = path.resolve(config.BERTH_DATA_DIR, `agent-${name}`);
-      const puller = new ImagePuller({ root: path.join(dir, 'images'), clientOptions: { insecureRegistries: config.BERTH_REGISTRY_INSECURE } });
+      const puller = new ImagePuller({ root: path.join(dir, 'images'), clientOptions: { insecureRegistries: config.BERTH_REGISTRY_INSECURE, allowPrivate: config.BERTH_REGISTRY_ALLOW_PRIVATE } });
       await puller.init();
       cleanups.push(() => puller.close());
       const network = new CniNetwork({
@@ -63,9 +67,7 @@ async function main() {
       });
       runtime = new RuncRuntime({ stateDir: path.join(dir, 'runtime'), runcRoot: `/run/berth/${name}`, cgroupParent: `/berth/${name}`, network });
       // Private images: the project's registry credentials come from the API at pull time.
-      const creds = config.BERTH_JOIN_TOKEN
-        ? apiPullCredentials({ apiUrl: config.BERTH_API_URL, joinToken: config.BERTH_JOIN_TOKEN, nodeId: reg.nodeId })
-        : undefined;
+      const creds = apiPullCredentials({ apiUrl: config.BERTH_API_URL, credential: reg.credential, nodeId: reg.nodeId });
       const oci = new OciImageProvider(puller, creds);
       const gc = new ImageGc({
         puller,

@@ -9,7 +9,7 @@ import { RegistryAuthError, RegistryUnavailableError, type CredentialProvider, t
  * live in memory for the duration of one pull (see docs/oci.md, "Private registries").
  *
  *   POST {apiUrl}/v1/nodes/{nodeId}/pull-credentials
- *   Authorization: Bearer <join token>
+ *   Authorization: Bearer <node credential bnc_…>
  *   { "replicaId": "...", "registry": "127.0.0.1:5000" }
  *   200 { "username": "...", "password": "..." }   (Cache-Control: no-store)
  *   404 no credentials for that project and registry → pull anonymously
@@ -24,7 +24,7 @@ export type PullCredentialsResponse = RegistryCredentials;
 
 export type ReplicaCredentials = (spec: ReplicaSpec) => CredentialProvider | undefined;
 
-export function apiPullCredentials(opts: { apiUrl: string; joinToken: string; nodeId: string; timeoutMs?: number }): ReplicaCredentials {
+export function apiPullCredentials(opts: { apiUrl: string; credential: string; nodeId: string; timeoutMs?: number }): ReplicaCredentials {
   return (spec) => async (registry) => {
     // Only the replica's own image registry: a redirect or a foreign layer URL gets nothing.
     if (registry !== spec.image.registry) return undefined;
@@ -34,7 +34,7 @@ export function apiPullCredentials(opts: { apiUrl: string; joinToken: string; no
     try {
       res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${opts.joinToken}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${opts.credential}` },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
       });

@@ -631,9 +631,9 @@ program
     print(items, () => table(items.map((i) => ({ image: `${i.registry}/${i.repository}`, id: i.id, created: age(i.createdAt) }))));
   });
 
-program
+const nodes = program
   .command('nodes')
-  .description('worker nodes')
+  .description('worker nodes; `nodes revoke <node>`, `nodes tokens create|list|revoke`')
   .action(async () => {
     const items = await client().list('v1/nodes');
     print(items, () =>
@@ -646,6 +646,7 @@ program
           replicas: n.replicas ?? n.replicaCount,
           heartbeat: age(n.lastHeartbeatAt),
           version: n.agentVersion,
+          revoked: n.credential?.revokedAt ? 'yes' : '',
         })),
         { paint: stateCell },
       ),
@@ -665,14 +666,69 @@ for (const [cmd, verb] of [
     });
 }
 
-program
-  .command('join-token')
-  .description('issue a node join token for an agent (shown once; operator admins)')
-  .option('--description <text>')
-  .action(async (o) => {
-    const r = await client().request('POST', 'v1/nodes/join-tokens', { description: o.description });
-    print(r, () => `${r.token}\n(shown once: set it as BERTH_JOIN_TOKEN on the agent)`);
+/** "90", "90s", "30m", "24h", "7d" → seconds. */
+const duration = (what: string) => (v: string) => {
+  const m = /^(\d+)([smhd]?)$/.exec(v.trim());
+  if (!m) throw new UsageError(`${what} must be a duration like 3600, 30m, 24h or 7d, got "${v}"`);
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+};
+
+nodes
+  .command('revoke <node>')
+  .description("revoke a node's credential: its next call fails with 401 and it is drained (operator admins)")
+  .action(async (node: string) => {
+    const r = await client().request('POST', `v1/nodes/${encodeURIComponent(node)}/revoke`);
+    print(r, () => `${node}: credential revoked, ${paintState(out, r.status)}; to re-admit it: berth nodes tokens create --node ${node}`);
   });
+
+const joinTokens = nodes.command('tokens').description('node join tokens (operator admins)');
+const createJoinToken = async (o: { node?: string; ttl?: number; description?: string }) => {
+  const r = await client().request('POST', 'v1/nodes/join-tokens', { description: o.description, nodeName: o.node, ttlSeconds: o.ttl });
+  print(r, () => `${r.token}\n(shown once: set it as BERTH_JOIN_TOKEN on the agent${r.nodeName ? ` of node ${r.nodeName}` : ''}; expires ${r.expiresAt})`);
+};
+joinTokens
+  .command('create')
+  .description('issue a join token (shown once); the agent exchanges it for its own node credential')
+  .option('--node <name>', 'only this node may join with it')
+  .option('--ttl <duration>', 'lifetime: 3600, 30m, 24h, 7d (default 24h)', duration('--ttl'))
+  .option('--description <text>')
+  .action(createJoinToken);
+joinTokens
+  .command('list')
+  .alias('ls')
+  .description('join tokens (never their secrets)')
+  .action(async () => {
+    const items = await client().list('v1/nodes/join-tokens');
+    print(items, () =>
+      table(
+        items.map((t) => ({
+          id: t.id,
+          prefix: t.prefix,
+          node: t.nodeName ?? '(any)',
+          expires: t.expiresAt,
+          'last used': t.usedAt ? `${age(t.usedAt)} by ${t.usedBy}` : '',
+          uses: t.useCount,
+          revoked: t.revokedAt ? 'yes' : '',
+          description: t.description ?? '',
+        })),
+      ),
+    );
+  });
+joinTokens
+  .command('revoke <id>')
+  .description('revoke a join token at once (nodes that joined with it keep their credentials)')
+  .action(async (id: string) => {
+    await client().request('DELETE', `v1/nodes/join-tokens/${encodeURIComponent(id)}`);
+    print({ revoked: id }, () => `revoked ${id}`);
+  });
+
+program
+  .command('join-token', { hidden: true })
+  .description('same as `berth nodes tokens create`')
+  .option('--node <name>')
+  .option('--ttl <duration>', '', duration('--ttl'))
+  .option('--description <text>')
+  .action(createJoinToken);
 
 const tokens = program.command('tokens').description('API tokens of the project (admin)');
 tokens

@@ -12,6 +12,8 @@ export const ErrorCode = {
   IdempotentReplaySecret: 'IDEMPOTENT_REPLAY_SECRET',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
   ImageUnresolvable: 'IMAGE_UNRESOLVABLE',
+  /** The image's registry resolves to an address the registry address policy refuses (details.rule names it). */
+  RegistryAddressRefused: 'REGISTRY_ADDRESS_REFUSED',
   RateLimited: 'RATE_LIMITED',
   Unavailable: 'UNAVAILABLE',
   Internal: 'INTERNAL',
@@ -49,6 +51,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case ErrorCode.PayloadTooLarge:
       return 413;
     case ErrorCode.ImageUnresolvable:
+    case ErrorCode.RegistryAddressRefused:
       return 422;
     case ErrorCode.RateLimited:
       return 429;

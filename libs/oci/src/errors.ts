@@ -86,3 +86,20 @@ export class LayerRefusedError extends OciError {
     super(`layer ${layerDigest} refused${entry !== undefined ? ` at entry '${entry}'` : ''}: ${reason}`);
   }
 }
+
+/**
+ * A registry (or its token server, or a redirect target) resolved to an address the address
+ * policy refuses: loopback, private, link-local, metadata, ... (see address-policy.ts). Raised
+ * before any connection is made; never retried.
+ */
+export class RegistryAddressRefusedError extends OciError {
+  readonly code = 'REGISTRY_ADDRESS_REFUSED';
+  constructor(
+    message: string,
+    readonly host: string,
+    readonly address: string,
+    readonly rule: string,
+  ) {
+    super(message);
+  }
+}

@@ -2,6 +2,8 @@ export * from './reference';
 export * from './errors';
 export * from './media-types';
 export * from './registry-client';
+export * from './address-policy';
+export * from './guarded-connector';
 export * from './content-store';
 export * from './layer-unpacker';
 export * from './snapshotter';

@@ -1,16 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
+import { DEFAULT_REGISTRY_ALLOW, parseAllowList } from './address-policy';
 import {
   DigestMismatchError,
   ManifestInvalidError,
   PlatformNotFoundError,
+  RegistryAddressRefusedError,
   RegistryAuthError,
   RegistryNotFoundError,
   RegistryUnavailableError,
   type RegistryErrorDetail,
 } from './errors';
 import { isIndexMediaType, isManifestMediaType, layerCompression, MANIFEST_ACCEPT, MediaType } from './media-types';
+import { guardedConnector } from './guarded-connector';
 import { formatReference, manifestReference, registryEndpointHost, type ImageReference } from './reference';
 
 /**
@@ -25,6 +28,9 @@ import { formatReference, manifestReference, registryEndpointHost, type ImageRef
  * token challenges answered (and tokens cached until they expire) or Basic credentials sent;
  * Authorization never follows a redirect to another origin (blob storage on S3/CDN); 5xx, 429
  * and connection failures retried with bounded exponential backoff, then RegistryUnavailableError.
+ * Every connection (registry, token server, redirect target) goes through the address policy
+ * (address-policy.ts): loopback, private, link-local and metadata addresses are refused with
+ * RegistryAddressRefusedError unless `allowPrivate` covers them.
  */
 
 export interface Platform {
@@ -123,6 +129,13 @@ export interface RegistryClientOptions {
   credentials?: CredentialProvider;
   /** Registries reached over plain http besides loopback ones. */
   insecureRegistries?: string[];
+  /**
+   * Allow-list of non-public addresses registries may be reached at: CIDRs (any address inside)
+   * and host[:port] entries (that name may resolve to loopback/private/CGNAT addresses). Default
+   * DEFAULT_REGISTRY_ALLOW (the local registry at 127.0.0.1:5000 / localhost:5000). Not applied
+   * when `dispatcher` is given: build that one with guardedConnector.
+   */
+  allowPrivate?: readonly string[];
   /** Connect and response-header timeout in ms (default 15000). */
   timeoutMs?: number;
   /** Idle time allowed between body chunks in ms (default 60000). */
@@ -279,7 +292,7 @@ export class RegistryClient {
     this.dispatcher =
       options.dispatcher ??
       new Agent({
-        connect: { timeout: this.opts.timeoutMs },
+        connect: guardedConnector(parseAllowList(options.allowPrivate ?? DEFAULT_REGISTRY_ALLOW), { timeout: this.opts.timeoutMs }),
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.bodyTimeoutMs,
       });
@@ -499,7 +512,7 @@ export class RegistryClient {
           break;
         }
       } catch (err) {
-        if (err instanceof RegistryUnavailableError) throw err;
+        if (err instanceof RegistryUnavailableError || err instanceof RegistryAddressRefusedError) throw err;
         const code = errCode(err);
         if (code && RETRYABLE_CODES.has(code)) {
           lastFailure = `${code}: ${(err as Error).message}`;
@@ -585,6 +598,7 @@ export class RegistryClient {
     try {
       res = await request(url, { method: 'GET', headers, dispatcher: this.dispatcher });
     } catch (err) {
+      if (err instanceof RegistryAddressRefusedError) throw err;
       throw new RegistryUnavailableError(`token server ${url.origin} unreachable: ${(err as Error).message}`, { cause: err });
     }
     if (res.statusCode === 401 || res.statusCode === 403) {

@@ -21,7 +21,8 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
   let v2: string;
 
   beforeAll(async () => {
-    h = await startApi('berth_api_e2e');
+    // Some tests run registries of their own on random loopback ports: allow loopback.
+    h = await startApi('berth_api_e2e', { BERTH_REGISTRY_ALLOW_PRIVATE: '127.0.0.0/8' });
     v1 = (await pushWebImage(repo, 'v1', 'one')).digest;
     v2 = (await pushWebImage(repo, 'v2', 'two')).digest;
     await pushWebImage(repo, 'v3', 'three');
@@ -453,7 +454,8 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       const body = { name: 'worker-1', address: '10.0.0.5', labels: { zone: 'a' }, capacity: { cpuMillis: 2000, memoryMiB: 4096, pids: 10000 }, agentVersion: '0.1.0' };
       const reg = await agent('POST', '/v1/nodes/register', body);
       expect(reg.status).toBe(200);
-      expect(reg.body).toEqual({ nodeId: expect.any(String), heartbeatIntervalMs: 2000 });
+      expect(reg.body).toEqual({ nodeId: expect.any(String), heartbeatIntervalMs: 2000, credential: expect.stringMatching(/^bnc_/) });
+      const node = client(h.base, { token: reg.body.credential });
       expectError(await client(h.base, { token: 'bjt_wrong' })('POST', '/v1/nodes/register', body), 401, 'UNAUTHENTICATED');
       expectError(await admin('POST', '/v1/nodes/register', body), 401, 'UNAUTHENTICATED', /join token/);
 
@@ -479,7 +481,7 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       // DOWN cannot drain; a returning DOWN node registers back to READY.
       await h.prisma.client.node.update({ where: { id: reg.body.nodeId }, data: { status: 'DOWN' } });
       expectError(await admin('POST', '/v1/nodes/worker-1/drain'), 409, 'CONFLICT', /DOWN/);
-      const back = await agent('POST', '/v1/nodes/register', { ...body, address: '10.0.0.6' });
+      const back = await node('POST', '/v1/nodes/register', { ...body, address: '10.0.0.6' });
       expect(back.body.nodeId).toBe(reg.body.nodeId);
       const n = await h.prisma.client.node.findUnique({ where: { id: reg.body.nodeId } });
       expect(n).toMatchObject({ status: 'READY', address: '10.0.0.6' });
@@ -493,12 +495,17 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       const jt = await admin('POST', '/v1/nodes/join-tokens', { description: 'pull-creds' });
       const agent = client(h.base, { token: jt.body.token });
       const capacity = { cpuMillis: 2000, memoryMiB: 4096, pids: 10000 };
-      const here = (await agent('POST', '/v1/nodes/register', { name: 'pull-here', address: '10.0.1.5', capacity, agentVersion: '0.1.0' })).body.nodeId;
-      const there = (await agent('POST', '/v1/nodes/register', { name: 'pull-there', address: '10.0.1.6', capacity, agentVersion: '0.1.0' })).body.nodeId;
+      const hereReg = (await agent('POST', '/v1/nodes/register', { name: 'pull-here', address: '10.0.1.5', capacity, agentVersion: '0.1.0' })).body;
+      const thereReg = (await agent('POST', '/v1/nodes/register', { name: 'pull-there', address: '10.0.1.6', capacity, agentVersion: '0.1.0' })).body;
+      const here = hereReg.nodeId as string;
+      const there = thereReg.nodeId as string;
+      // Each node asks with its own credential (the join token no longer opens this endpoint).
+      const hereNode = client(h.base, { token: hereReg.credential });
+      const thereNode = client(h.base, { token: thereReg.credential });
       const svc = await createWeb('private-pull');
       const rev = (await h.prisma.client.revision.findFirst({ where: { serviceId: svc.body.id } }))!;
       const replica = await h.prisma.client.replica.create({ data: { serviceId: svc.body.id, revisionId: rev.id, nodeId: here, state: 'PULLING' } });
-      const ask = (nodeId: string, body: Record<string, unknown>, c = agent) => c('POST', `/v1/nodes/${nodeId}/pull-credentials`, body);
+      const ask = (nodeId: string, body: Record<string, unknown>, c = hereNode) => c('POST', `/v1/nodes/${nodeId}/pull-credentials`, body);
 
       // No credentials stored for the project yet: 404, the agent pulls anonymously.
       expectError(await ask(here, { replicaId: replica.id, registry: REGISTRY }), 404, 'NOT_FOUND', /no credentials for 127\.0\.0\.1:5000/);
@@ -513,7 +520,9 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(JSON.stringify({ ...used, id: String(used!.id) })).not.toContain('pull-s3cret');
 
       // Another node, another registry, a stopped replica, an unknown one: refused with the reason.
-      expectError(await ask(there, { replicaId: replica.id, registry: REGISTRY }), 403, 'FORBIDDEN', /not placed on node/);
+      expectError(await ask(there, { replicaId: replica.id, registry: REGISTRY }, thereNode), 403, 'FORBIDDEN', /not placed on node/);
+      expectError(await ask(there, { replicaId: replica.id, registry: REGISTRY }), 403, 'FORBIDDEN', /not node .*'s/);
+      expectError(await ask(here, { replicaId: replica.id, registry: REGISTRY }, agent), 401, 'UNAUTHENTICATED', /node's own credential/);
       expectError(await ask(here, { replicaId: replica.id, registry: 'evil.example:5000' }), 403, 'FORBIDDEN', /not the registry of the replica's image/);
       expectError(await ask(here, { replicaId: crypto.randomUUID(), registry: REGISTRY }), 403, 'FORBIDDEN', /not placed/);
       await h.prisma.client.replica.update({ where: { id: replica.id }, data: { state: 'STOPPED' } });
@@ -521,7 +530,7 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       // Bad input and bad callers.
       expectError(await ask(here, { replicaId: 'nope', registry: REGISTRY }), 400, 'VALIDATION', /replicaId must be a uuid/);
       expectError(await ask(here, { replicaId: replica.id }), 400, 'VALIDATION', /registry/);
-      expectError(await ask(here, { replicaId: replica.id, registry: REGISTRY }, acmeAdmin), 401, 'UNAUTHENTICATED', /join token/);
+      expectError(await ask(here, { replicaId: replica.id, registry: REGISTRY }, acmeAdmin), 401, 'UNAUTHENTICATED', /node's own credential/);
     });
   });
 

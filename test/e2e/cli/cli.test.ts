@@ -299,6 +299,28 @@ describe('fleet', () => {
     const back = JSON.parse((await berth(['undrain', node, '--json'])).stdout);
     expect(back).toMatchObject({ name: node, status: 'READY' });
   });
+
+  it('node join tokens: create (bound, with a ttl), list without secrets, revoke; revoke a node', async () => {
+    const created = JSON.parse((await berth(['nodes', 'tokens', 'create', '--node', 'cli-node', '--ttl', '2h', '--description', 'from the cli', '--json'])).stdout);
+    expect(created).toMatchObject({ token: expect.stringMatching(/^bjt_/), nodeName: 'cli-node', description: 'from the cli' });
+    expect(new Date(created.expiresAt).getTime() - new Date(created.createdAt).getTime()).toBe(2 * 3600_000);
+    const text = await berth(['nodes', 'tokens', 'create', '--ttl', '30m']);
+    expect(text.stdout).toMatch(/^bjt_\S+\n\(shown once: set it as BERTH_JOIN_TOKEN on the agent; expires /);
+    expect((await berth(['nodes', 'tokens', 'create', '--ttl', 'soon'])).code).toBe(2);
+
+    const ls = await berth(['nodes', 'tokens', 'ls']);
+    expect(ls.stdout).toMatch(/^ID\s+PREFIX\s+NODE\s+EXPIRES\s+LAST USED\s+USES\s+REVOKED\s+DESCRIPTION$/m);
+    expect(ls.stdout).toMatch(new RegExp(`^${created.id}\\s+${created.prefix}\\s+cli-node\\s`, 'm'));
+    expect(ls.stdout).not.toContain(created.token);
+    const revoked = await berth(['nodes', 'tokens', 'revoke', created.id]);
+    expect(revoked.stdout).toBe(`revoked ${created.id}\n`);
+    const listed = JSON.parse((await berth(['nodes', 'tokens', 'list', '--json'])).stdout) as any[];
+    expect(listed.find((t) => t.id === created.id).revokedAt).toEqual(expect.any(String));
+
+    const ghost = await berth(['nodes', 'revoke', 'no-such-node']);
+    expect(ghost.code).toBe(1);
+    expect(ghost.stderr).toMatch(/node 'no-such-node' not found/);
+  });
 });
 
 describe('a deleted name can be used again', () => {

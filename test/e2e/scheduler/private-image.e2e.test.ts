@@ -36,7 +36,13 @@ beforeAll(async () => {
     'copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', '--dest-creds', `${USER}:${PASSWORD}`,
     `docker://${fixtureImage('web:v1')}`, `docker://${registry.host}/private/web:v1`,
   ]);
-  sys = await startSystem({ agents: 1, runtime: 'runc', appEnv: { agent: { BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' } } });
+  // The private registry listens on a loopback port of its own: allow it (api and agent).
+  sys = await startSystem({
+    agents: 1,
+    runtime: 'runc',
+    env: { BERTH_REGISTRY_ALLOW_PRIVATE: `127.0.0.1:5000,${registry.host}` },
+    appEnv: { agent: { BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' } },
+  });
   db = new Client({ connectionString: sys.databaseUrl });
   await db.connect();
 });

@@ -7,7 +7,8 @@ import { DigestMismatchError, ImagePuller, RegistryUnavailableError, mountOverla
 import { makeLayer, pushImage, pushIndex, REGISTRY, uniqueRepo, type PushedImage } from './helpers/image-builder';
 import { startProxy, type TestServer } from './helpers/servers';
 
-const fastClient = { retries: 1, retryBaseDelayMs: 5, timeoutMs: 5000 };
+// Test servers listen on random loopback ports: allow loopback (the address policy has its own test).
+const fastClient = { retries: 1, retryBaseDelayMs: 5, timeoutMs: 5000, allowPrivate: ['127.0.0.0/8'] };
 
 function blobRequests(proxy: TestServer, digests: string[]): string[] {
   return proxy.requests.filter((r) => r.method === 'GET' && digests.some((d) => r.url.endsWith(`/blobs/${d}`))).map((r) => r.url.split('/blobs/')[1]!);

@@ -14,7 +14,8 @@ import { startHtpasswdRegistry, startServer, type OwnRegistry, type TestServer }
  * Private images: per-pull credentials against a real docker-registry with htpasswd auth, and the
  * agent's path (API → credentials → OciImageProvider → ImagePuller) with a stand-in API server.
  */
-const fast = { retries: 1, retryBaseDelayMs: 5, timeoutMs: 5000 };
+// Test servers listen on random loopback ports: allow loopback (the address policy has its own test).
+const fast = { retries: 1, retryBaseDelayMs: 5, timeoutMs: 5000, allowPrivate: ['127.0.0.0/8'] };
 const user = 'acme';
 const password = 's3cret-pw';
 
@@ -121,9 +122,9 @@ describe('pulling private images', () => {
       healthCheck: null,
     });
 
-    it("asks the API for the replica's registry credentials with the join token, then pulls", async () => {
+    it("asks the API for the replica's registry credentials with the node credential, then pulls", async () => {
       const puller = newPuller('agent');
-      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, joinToken: 'bjt_test', nodeId: 'node-7' });
+      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, credential: 'bnc_test', nodeId: 'node-7' });
       const provider = new OciImageProvider(puller, creds);
       // As main.ts wires it: image GC's admission reads the manifest first, with the same answer.
       const gc = new ImageGc({
@@ -143,13 +144,13 @@ describe('pulling private images', () => {
       expect(api.requests).toHaveLength(1);
       expect(api.requests[0]!.method).toBe('POST');
       expect(api.requests[0]!.url).toBe('/v1/nodes/node-7/pull-credentials');
-      expect(api.requests[0]!.headers.authorization).toBe('Bearer bjt_test');
+      expect(api.requests[0]!.headers.authorization).toBe('Bearer bnc_test');
       expect(bodies[0]).toEqual({ replicaId: 'r-1', registry: own.host });
       await provider.release('r-1');
     });
 
     it('pulls anonymously on 404 (no credentials) and fails the pull on 403 or a malformed answer', async () => {
-      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, joinToken: 'bjt_test', nodeId: 'node-7' });
+      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, credential: 'bnc_test', nodeId: 'node-7' });
       const provider = new OciImageProvider(newPuller('agent-refused'), creds);
 
       answer = { status: 404, body: { message: 'no credentials' } };
@@ -167,7 +168,7 @@ describe('pulling private images', () => {
     });
 
     it('never asks for (or sends) credentials for a registry other than the image registry', async () => {
-      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, joinToken: 'bjt_test', nodeId: 'node-7' });
+      const creds = apiPullCredentials({ apiUrl: `http://${api.host}`, credential: 'bnc_test', nodeId: 'node-7' });
       const before = api.requests.length;
       const provider = creds(spec('r-5', 'registry.example.invalid:5000'))!;
       expect(await provider(own.host)).toBeUndefined();

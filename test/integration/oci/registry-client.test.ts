@@ -13,7 +13,8 @@ import {
 import { makeLayer, pushImage, pushIndex, REGISTRY, sha256, uniqueRepo, type PushedImage } from './helpers/image-builder';
 import { freePort, startHtpasswdRegistry, startProxy, startServer, type OwnRegistry, type TestServer } from './helpers/servers';
 
-const fast = { retries: 2, retryBaseDelayMs: 5, timeoutMs: 3000 };
+// Test servers listen on random loopback ports: allow loopback (the address policy has its own test).
+const fast = { retries: 2, retryBaseDelayMs: 5, timeoutMs: 3000, allowPrivate: ['127.0.0.0/8'] };
 
 describe('RegistryClient against the local registry', () => {
   const repo = uniqueRepo('client');
@@ -201,7 +202,7 @@ describe('RegistryClient against the local registry', () => {
   it('times out a registry that never answers', async () => {
     const silent = await startServer(() => undefined);
     closers.push(silent.close);
-    const c = new RegistryClient({ retries: 0, timeoutMs: 200 });
+    const c = new RegistryClient({ retries: 0, timeoutMs: 200, allowPrivate: ['127.0.0.0/8'] });
     // Without the timeout this would hang until jest's own timeout fails the test.
     await expect(c.resolve(parseReference(`${silent.host}/x/y:z`))).rejects.toThrow(RegistryUnavailableError);
     await c.close();

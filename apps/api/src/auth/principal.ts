@@ -26,9 +26,18 @@ export interface ProjectContext {
   role: RoleName;
 }
 
+/**
+ * An agent calling: with a join token (`bjt_…`, joining; `nodeName` set when the token is bound to
+ * one node) or with its own per-node credential (`bnc_…`, handed out at join).
+ */
+export type NodeCaller =
+  | { kind: 'join'; tokenId: string; nodeName: string | null; createdAt: Date }
+  | { kind: 'node'; nodeId: string; nodeName: string };
+
 export interface AuthedRequest extends Request {
   user?: Principal;
   project?: ProjectContext;
+  node?: NodeCaller;
 }
 
 export const principalKey = (p: Principal) => (p.kind === 'token' ? `token:${p.tokenId}` : `user:${p.userId}`);

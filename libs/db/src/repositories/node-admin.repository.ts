@@ -13,6 +13,17 @@ export interface NodeRegistration {
   agentVersion: string;
 }
 
+/** A per-node credential handed out at join: only its hash is stored. */
+export interface NodeCredentialGrant {
+  hash: string;
+  prefix: string;
+  issuedAt: Date;
+  joinTokenId: string;
+}
+
+const credentialData = (c?: NodeCredentialGrant) =>
+  c ? { credentialHash: c.hash, credentialPrefix: c.prefix, credentialIssuedAt: c.issuedAt, credentialRevokedAt: null, joinTokenId: c.joinTokenId } : {};
+
 /** The api's view of the fleet: listing, join tokens, registration and drain. Heartbeats belong to the scheduler. */
 @Injectable()
 export class NodeAdminRepository {
@@ -44,12 +55,51 @@ export class NodeAdminRepository {
     return this.prisma.client.node.findUnique({ where: { name } });
   }
 
-  createJoinToken(data: { tokenHash: string; description?: string | null; createdBy: string; expiresAt?: Date | null }): Promise<NodeJoinToken> {
+  createJoinToken(data: {
+    tokenHash: string;
+    prefix: string;
+    description?: string | null;
+    nodeName?: string | null;
+    createdBy: string;
+    createdAt: Date;
+    expiresAt: Date | null;
+  }): Promise<NodeJoinToken> {
     return this.prisma.client.nodeJoinToken.create({ data });
   }
 
   findJoinToken(tokenHash: string): Promise<NodeJoinToken | null> {
     return this.prisma.client.nodeJoinToken.findUnique({ where: { tokenHash } });
+  }
+
+  findJoinTokenById(id: string): Promise<NodeJoinToken | null> {
+    return this.prisma.client.nodeJoinToken.findUnique({ where: { id } });
+  }
+
+  /** Newest first. */
+  listJoinTokens(page: PageArgs): Promise<NodeJoinToken[]> {
+    return this.prisma.client.nodeJoinToken.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], ...pageQuery(page) });
+  }
+
+  /** Revokes a join token once; 0 when it is unknown or already revoked. */
+  revokeJoinToken(id: string, at: Date): Promise<{ count: number }> {
+    return this.prisma.client.nodeJoinToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: at } });
+  }
+
+  markJoinTokenUsed(id: string, nodeName: string, at: Date): Promise<NodeJoinToken> {
+    return this.prisma.client.nodeJoinToken.update({ where: { id }, data: { usedAt: at, usedBy: nodeName, useCount: { increment: 1 } } });
+  }
+
+  /** The node a per-node credential belongs to (revoked or not: the caller decides). */
+  findByCredentialHash(credentialHash: string): Promise<Node | null> {
+    return this.prisma.client.node.findUnique({ where: { credentialHash } });
+  }
+
+  /** Stops a node's credential working; 0 when it has none or it is already revoked. */
+  revokeCredential(id: string, at: Date): Promise<{ count: number }> {
+    return this.prisma.client.node.updateMany({
+      where: { id, credentialHash: { not: null }, credentialRevokedAt: null },
+      data: { credentialRevokedAt: at },
+    });
   }
 
   /** Moves a node from `from` to `to` only if it is still in `from` (the caller checked the transition table). */
@@ -58,15 +108,19 @@ export class NodeAdminRepository {
     return r.count === 1;
   }
 
-  create(reg: NodeRegistration, now: Date): Promise<Node> {
-    return this.prisma.client.node.create({ data: { ...reg, status: 'READY', lastHeartbeatAt: now } });
+  create(reg: NodeRegistration, now: Date, credential?: NodeCredentialGrant): Promise<Node> {
+    return this.prisma.client.node.create({ data: { ...reg, status: 'READY', lastHeartbeatAt: now, ...credentialData(credential) } });
   }
 
-  /** Refreshes a returning node's facts; `status` is set only when the caller validated the transition. */
-  update(id: string, reg: NodeRegistration, now: Date, status?: NodeStatus): Promise<Node> {
+  /**
+   * Refreshes a returning node's facts; `status` is set only when the caller validated the
+   * transition. With `credential` (a join), the node's credential is replaced (the old one stops
+   * working) and a revocation is lifted.
+   */
+  update(id: string, reg: NodeRegistration, now: Date, status?: NodeStatus, credential?: NodeCredentialGrant): Promise<Node> {
     return this.prisma.client.node.update({
       where: { id },
-      data: { ...reg, lastHeartbeatAt: now, ...(status ? { status } : {}) },
+      data: { ...reg, lastHeartbeatAt: now, ...(status ? { status } : {}), ...credentialData(credential) },
     });
   }
 

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { NodeAdminRepository, ProjectRepository, UserRepository } from '../../db';
 import { API_CONFIG, type ApiConfig } from '../../config';
-import { hashToken, JOIN_TOKEN_PREFIX } from '../../common/crypto/opaque-token';
+import { hashToken, JOIN_TOKEN_PREFIX, NODE_CREDENTIAL_PREFIX } from '../../common/crypto/opaque-token';
 import { TokenBucketLimiter } from '../../common/rate-limit/token-bucket';
 import { CLOCK, type Clock } from '../../tokens';
 import { ACCESS, type Access } from '../access.decorators';
@@ -38,8 +38,8 @@ export class AccessGuard implements CanActivate {
     if (!access) throw new DomainError(ErrorCode.Forbidden, 'this endpoint declares no access rule');
     if (access.kind === 'public') return true;
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
-    if (access.kind === 'join-token') {
-      await this.checkJoinToken(req);
+    if (access.kind === 'join-token' || access.kind === 'node') {
+      await this.checkNode(req, access.kind === 'join-token');
       return true;
     }
 
@@ -100,16 +100,48 @@ export class AccessGuard implements CanActivate {
     return { id: project.id, slug: project.slug, operator: project.operator, role: membership.role };
   }
 
-  private async checkJoinToken(req: AuthedRequest): Promise<void> {
+  /**
+   * Agents: a node credential (bnc_…) always; a join token (bjt_…) only where joining is the point
+   * (registration). Each refusal says what the operator does next.
+   */
+  private async checkNode(req: AuthedRequest, joinAllowed: boolean): Promise<void> {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!m || !m[1]!.startsWith(JOIN_TOKEN_PREFIX)) {
-      throw new DomainError(ErrorCode.Unauthenticated, 'node registration needs Authorization: Bearer <join token bjt_…>');
+    const secret = m?.[1] ?? '';
+    const now = this.clock();
+    if (secret.startsWith(NODE_CREDENTIAL_PREFIX)) {
+      const node = await this.nodes.findByCredentialHash(hashToken(secret));
+      if (!node) throw new DomainError(ErrorCode.Unauthenticated, 'node credential is invalid (unknown, or replaced when the node joined again)');
+      if (node.credentialRevokedAt) {
+        throw new DomainError(
+          ErrorCode.Unauthenticated,
+          `the credential of node '${node.name}' was revoked at ${node.credentialRevokedAt.toISOString()}: re-join the node with a join token created after that (berth nodes tokens create --node ${node.name})`,
+          { node: node.name, revokedAt: node.credentialRevokedAt.toISOString() },
+        );
+      }
+      req.node = { kind: 'node', nodeId: node.id, nodeName: node.name };
+      this.rateLimit(`node:${node.id}`);
+      return;
     }
-    const t = await this.nodes.findJoinToken(hashToken(m[1]!));
-    if (!t || t.revokedAt || (t.expiresAt && t.expiresAt <= this.clock())) {
-      throw new DomainError(ErrorCode.Unauthenticated, 'join token is invalid, revoked or expired');
+    if (!joinAllowed || !secret.startsWith(JOIN_TOKEN_PREFIX)) {
+      throw new DomainError(
+        ErrorCode.Unauthenticated,
+        joinAllowed
+          ? 'node registration needs Authorization: Bearer <join token bjt_…> or the node\'s credential (bnc_…)'
+          : 'this endpoint needs the node\'s own credential: Authorization: Bearer <node credential bnc_…> (the agent gets it when it joins)',
+      );
     }
-    const limited = this.limiter.take(`join:${t.id}`);
+    const t = await this.nodes.findJoinToken(hashToken(secret));
+    if (!t) throw new DomainError(ErrorCode.Unauthenticated, 'join token is invalid: ask an operator admin for one (berth nodes tokens create)');
+    if (t.revokedAt) throw new DomainError(ErrorCode.Unauthenticated, `join token ${t.prefix || t.id} was revoked at ${t.revokedAt.toISOString()}: ask an operator admin for a new one`);
+    if (t.expiresAt && t.expiresAt <= now) {
+      throw new DomainError(ErrorCode.Unauthenticated, `join token ${t.prefix || t.id} expired at ${t.expiresAt.toISOString()}: ask an operator admin for a new one (berth nodes tokens create --ttl …)`);
+    }
+    req.node = { kind: 'join', tokenId: t.id, nodeName: t.nodeName, createdAt: t.createdAt };
+    this.rateLimit(`join:${t.id}`);
+  }
+
+  private rateLimit(key: string): void {
+    const limited = this.limiter.take(key);
     if (!limited.ok) {
       throw new DomainError(ErrorCode.RateLimited, `rate limit exceeded: retry in ${limited.retryAfterSeconds}s`, {
         retryAfterSeconds: limited.retryAfterSeconds,

@@ -1,8 +1,10 @@
 import crypto from 'node:crypto';
 
-/** Prefixes make leaked secrets recognisable (secret scanners, logs): API tokens and node join tokens. */
+/** Prefixes make leaked secrets recognisable (secret scanners, logs): API tokens, node join tokens, node credentials. */
 export const API_TOKEN_PREFIX = 'brt_';
 export const JOIN_TOKEN_PREFIX = 'bjt_';
+/** A node's own credential, handed out once when it joins. */
+export const NODE_CREDENTIAL_PREFIX = 'bnc_';
 
 export interface OpaqueToken {
   token: string;

@@ -1,6 +1,6 @@
 import { BadRequestException, NotFoundException } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { InvalidReferenceError, RegistryNotFoundError, RegistryUnavailableError } from '@berth/oci';
+import { InvalidReferenceError, RegistryAddressRefusedError, RegistryNotFoundError, RegistryUnavailableError } from '@berth/oci';
 import { toErrorResponse } from './error-response';
 
 describe('toErrorResponse', () => {
@@ -21,6 +21,13 @@ describe('toErrorResponse', () => {
   it('maps registry errors: unknown 422, unreachable 503', () => {
     expect(toErrorResponse(new RegistryNotFoundError('manifest unknown', [{ code: 'MANIFEST_UNKNOWN' }])).status).toBe(422);
     expect(toErrorResponse(new RegistryUnavailableError('ECONNREFUSED')).status).toBe(503);
+    const refused = toErrorResponse(new RegistryAddressRefusedError('registry address x (rule: metadata)', 'x', '169.254.169.254', 'metadata'));
+    expect(refused.status).toBe(422);
+    expect(refused.body.error).toEqual({
+      code: 'REGISTRY_ADDRESS_REFUSED',
+      message: 'registry address x (rule: metadata)',
+      details: { rule: 'metadata', host: 'x', address: '169.254.169.254' },
+    });
     const ref = toErrorResponse(new InvalidReferenceError('A/b', 'repository', 'bad repo'));
     expect(ref.status).toBe(400);
     expect(ref.body.error.details).toMatchObject({ part: 'repository' });

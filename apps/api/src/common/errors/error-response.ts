@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { DomainError, ErrorBody, ErrorCode, httpStatusFor } from '@berth/contracts';
-import { InvalidReferenceError, OciError, RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError } from '@berth/oci';
+import { InvalidReferenceError, OciError, RegistryAddressRefusedError, RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError } from '@berth/oci';
 
 export interface ErrorResponse {
   status: number;
@@ -61,6 +61,9 @@ export function toErrorResponse(e: unknown): ErrorResponse {
 }
 
 export function fromRegistryError(e: OciError): ErrorResponse {
+  if (e instanceof RegistryAddressRefusedError) {
+    return make(422, ErrorCode.RegistryAddressRefused, e.message, { rule: e.rule, host: e.host, address: e.address });
+  }
   if (e instanceof RegistryUnavailableError) {
     return make(503, ErrorCode.Unavailable, `registry unreachable: ${e.message}`);
   }

@@ -1,11 +1,17 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
 import type { ProjectContext } from '../../auth/principal';
 import { PageQuery, pageRequest } from '../../common/pagination/pagination';
 import { PutRegistryCredentialInput, ResolveImageInput } from '../inputs/image.inputs';
 import { ImagesService } from '../services/images.service';
 import { RegistryCredentialsService } from '../services/registry-credentials.service';
+
+/** What a 422 from an endpoint that resolves an image means (OpenAPI). */
+export const REGISTRY_REFUSALS =
+  'IMAGE_UNRESOLVABLE: unknown repository/tag, no manifest for the platform, or the registry refused access. ' +
+  'REGISTRY_ADDRESS_REFUSED: the registry resolves to an address the registry address policy refuses (details.rule: loopback, private, ' +
+  'cgnat, link-local, metadata, ...); allow it with BERTH_REGISTRY_ALLOW_PRIVATE (docs/oci.md).';
 
 @ApiTags('images')
 @ApiBearerAuth()
@@ -19,6 +25,7 @@ export class ImagesController {
   @Post('images')
   @ProjectRole('deployer')
   @ApiOperation({ summary: 'Resolve a reference at its registry and record the version pinned by digest' })
+  @ApiResponse({ status: 422, description: REGISTRY_REFUSALS })
   resolve(@CurrentProject() project: ProjectContext, @CurrentActor() actor: Actor, @Body() body: ResolveImageInput) {
     return this.images.resolveAndRecord(project, actor, body.reference);
   }

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { InvalidReferenceError, formatReference, parseReference, platformString, RegistryClient, type ImageReference } from '@berth/oci';
+import { InvalidReferenceError, formatReference, parseReference, platformString, RegistryAddressRefusedError, RegistryClient, type ImageReference } from '@berth/oci';
 import { ImageRepository, type ImageVersionWithImage } from '../../db';
 import type { Actor } from '../../auth/access.decorators';
 import type { ProjectContext } from '../../auth/principal';
@@ -41,12 +41,15 @@ export class ImagesService {
   /**
    * Asks the registry what `input` points at now and records it pinned by digest. Registry errors
    * propagate as oci errors; the exception filter maps them (unknown → 422, unreachable → 503).
+   * A registry address the policy refuses (loopback, private, metadata, ...) is also recorded as a
+   * WARN event `image.address_refused` on the project's timeline, with who asked.
    */
-  async resolve(projectId: string, input: string, field = 'image'): Promise<ResolvedVersion> {
+  async resolve(projectId: string, input: string, field = 'image', actor?: Actor): Promise<ResolvedVersion> {
     const reference = parseImageReference(input, field);
     const client = new RegistryClient({
       credentials: (registry) => this.credentials.lookup(projectId, registry),
       insecureRegistries: this.config.BERTH_REGISTRY_INSECURE,
+      allowPrivate: this.config.BERTH_REGISTRY_ALLOW_PRIVATE,
       timeoutMs: this.config.BERTH_REGISTRY_TIMEOUT_MS,
       retries: this.config.BERTH_REGISTRY_RETRIES,
       retryBaseDelayMs: 100,
@@ -68,13 +71,24 @@ export class ImagesService {
         layers: r.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
       });
       return { version, reference, display: formatReference(reference) };
+    } catch (e) {
+      if (e instanceof RegistryAddressRefusedError && actor) {
+        await this.audit.record(actor, {
+          projectId,
+          type: 'image.address_refused',
+          level: 'WARN',
+          message: `${formatReference(reference)} refused: ${e.message}`,
+          data: { reference: formatReference(reference), host: e.host, address: e.address, rule: e.rule },
+        });
+      }
+      throw e;
     } finally {
       await client.close().catch(() => undefined);
     }
   }
 
   async resolveAndRecord(project: ProjectContext, actor: Actor, input: string) {
-    const r = await this.resolve(project.id, input, 'reference');
+    const r = await this.resolve(project.id, input, 'reference', actor);
     await this.audit.record(actor, {
       projectId: project.id,
       type: 'image.resolved',

@@ -1,6 +1,7 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Authenticated, CurrentActor, JoinToken, OperatorAdmin, type Actor } from '../../auth/access.decorators';
+import { Authenticated, CurrentActor, CurrentNode, JoinToken, NodeCredential, OperatorAdmin, type Actor } from '../../auth/access.decorators';
+import type { NodeCaller } from '../../auth/principal';
 import { SecretResponse } from '../../common/idempotency/secret-response';
 import { PageQuery, pageRequest } from '../../common/pagination/pagination';
 import { CreateJoinTokenInput, PullCredentialsInput, RegisterNodeInput } from '../inputs/node.inputs';
@@ -22,29 +23,61 @@ export class NodesController {
   @Post('join-tokens')
   @OperatorAdmin()
   @SecretResponse('token')
-  @ApiOperation({ summary: 'Create a node join token (bjt_…); shown once (an Idempotency-Key replay is a 409 IDEMPOTENT_REPLAY_SECRET)' })
+  @ApiOperation({
+    summary: 'Create a node join token (bjt_…); shown once (an Idempotency-Key replay is a 409 IDEMPOTENT_REPLAY_SECRET)',
+    description: 'Expires after ttlSeconds (default 24 h). With nodeName, only that node may join with it. Usable by several nodes until it expires or is revoked; each node gets its own credential when it joins.',
+  })
   joinToken(@CurrentActor() a: Actor, @Body() body: CreateJoinTokenInput) {
     return this.nodes.createJoinToken(a, body);
+  }
+
+  @Get('join-tokens')
+  @OperatorAdmin()
+  @ApiOperation({ summary: 'Join tokens, newest first: id, prefix, node binding, expiry, last use, revocation (never the secret)' })
+  listJoinTokens(@Query() q: PageQuery) {
+    return this.nodes.listJoinTokens(pageRequest(q));
+  }
+
+  @Delete('join-tokens/:id')
+  @OperatorAdmin()
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke a join token at once (nodes that already joined keep their own credentials)' })
+  revokeJoinToken(@CurrentActor() a: Actor, @Param('id') id: string) {
+    return this.nodes.revokeJoinToken(a, id);
   }
 
   @Post('register')
   @JoinToken()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Agent registration, authenticated by a join token' })
-  register(@Body() body: RegisterNodeInput) {
-    return this.nodes.register(body);
+  @ApiOperation({
+    summary: 'Agent registration: joins with a join token (bjt_…) or returns with its node credential (bnc_…)',
+    description: 'A join answers {nodeId, heartbeatIntervalMs, credential}: the node\'s own credential (bnc_…), shown once, which the agent uses from then on. 401 when the credential was revoked; 403 when a bound join token or a node credential names another node.',
+  })
+  register(@CurrentNode() caller: NodeCaller, @Body() body: RegisterNodeInput) {
+    return this.nodes.register(body, caller);
   }
 
   @Post(':nodeId/pull-credentials')
-  @JoinToken()
+  @NodeCredential()
   @HttpCode(200)
   @SecretResponse('password')
   @ApiOperation({
     summary: "An agent asks for the registry credentials of a replica's project (private images), at pull time",
     description: '200 {username, password}; 404 when the project has none for that registry (pull anonymously); 403 when the replica is not live on that node or the registry is not its image\'s.',
   })
-  pullCredentials(@Param('nodeId') nodeId: string, @Body() body: PullCredentialsInput) {
-    return this.nodes.pullCredentials(nodeId, body);
+  pullCredentials(@CurrentNode() caller: NodeCaller, @Param('nodeId') nodeId: string, @Body() body: PullCredentialsInput) {
+    return this.nodes.pullCredentials(caller, nodeId, body);
+  }
+
+  @Post(':name/revoke')
+  @OperatorAdmin()
+  @HttpCode(200)
+  @ApiOperation({
+    summary: "Revoke a node's credential: its next call fails with 401, it is drained; other nodes are not touched",
+    description: 'Only a join token created after the revocation re-admits the node (it then gets a new credential; undrain it to give it replicas).',
+  })
+  revoke(@CurrentActor() a: Actor, @Param('name') name: string) {
+    return this.nodes.revokeNode(a, name);
   }
 
   @Post(':name/drain')

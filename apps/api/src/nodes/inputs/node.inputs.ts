@@ -3,6 +3,10 @@ import { Type } from 'class-transformer';
 import { IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { IsStringMap } from '../../common/validation/validation';
 
+export const NODE_NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+export const DEFAULT_JOIN_TOKEN_TTL_SECONDS = 24 * 3600;
+export const MAX_JOIN_TOKEN_TTL_SECONDS = 365 * 24 * 3600;
+
 export class CreateJoinTokenInput {
   @ApiPropertyOptional()
   @IsOptional()
@@ -10,7 +14,20 @@ export class CreateJoinTokenInput {
   @MaxLength(200)
   description?: string;
 
-  @ApiPropertyOptional({ description: 'hours until the token expires; never when omitted' })
+  @ApiPropertyOptional({ example: 'worker-1', description: 'bind the token to one node: only an agent registering this name may join with it' })
+  @IsOptional()
+  @IsString()
+  @Matches(NODE_NAME_RE, { message: 'nodeName must be 1-63 lowercase letters, digits, "." or "-"' })
+  nodeName?: string;
+
+  @ApiPropertyOptional({ description: 'seconds until the token expires (default 86400 = 24 h, at most 365 days)', default: DEFAULT_JOIN_TOKEN_TTL_SECONDS })
+  @IsOptional()
+  @IsInt()
+  @Min(60)
+  @Max(MAX_JOIN_TOKEN_TTL_SECONDS)
+  ttlSeconds?: number;
+
+  @ApiPropertyOptional({ deprecated: true, description: 'hours until the token expires; use ttlSeconds' })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -41,7 +58,7 @@ export class CapacityInput {
 export class RegisterNodeInput {
   @ApiProperty({ example: 'worker-1' })
   @IsString()
-  @Matches(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, { message: 'name must be 1-63 lowercase letters, digits, "." or "-"' })
+  @Matches(NODE_NAME_RE, { message: 'name must be 1-63 lowercase letters, digits, "." or "-"' })
   name!: string;
 
   @ApiProperty({ example: '10.0.0.5' })

@@ -11,13 +11,15 @@ import {
 import { parseReference } from '@berth/oci';
 import { NodeAdminRepository } from '../../db';
 import type { Actor } from '../../auth/access.decorators';
+import type { NodeCaller } from '../../auth/principal';
 import { AuditService } from '../../common/audit/audit.service';
-import { JOIN_TOKEN_PREFIX, newOpaqueToken } from '../../common/crypto/opaque-token';
+import { JOIN_TOKEN_PREFIX, NODE_CREDENTIAL_PREFIX, newOpaqueToken } from '../../common/crypto/opaque-token';
+import { assertId } from '../../common/ids';
 import { toPage } from '../../common/pagination/pagination';
 import { ReconcileQueue } from '../../common/queue/reconcile.queue';
 import { normaliseRegistry, RegistryCredentialsService } from '../../images/services/registry-credentials.service';
 import { CLOCK, type Clock } from '../../tokens';
-import type { CreateJoinTokenInput, PullCredentialsInput, RegisterNodeInput } from '../inputs/node.inputs';
+import { DEFAULT_JOIN_TOKEN_TTL_SECONDS, type CreateJoinTokenInput, type PullCredentialsInput, type RegisterNodeInput } from '../inputs/node.inputs';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 /** Replicas that still hold a place on a node: their services must re-plan when it drains. */
@@ -51,20 +53,82 @@ export class NodesService {
       agentVersion: n.agentVersion,
       lastHeartbeatAt: n.lastHeartbeatAt,
       joinedAt: n.joinedAt,
+      credential: n.credentialPrefix ? { prefix: n.credentialPrefix, issuedAt: n.credentialIssuedAt, revokedAt: n.credentialRevokedAt } : null,
     }));
   }
 
+  /** A join token: 24 h unless `ttlSeconds` says otherwise, optionally bound to one node name. The secret is shown once. */
   async createJoinToken(actor: Actor, input: CreateJoinTokenInput) {
     const t = newOpaqueToken(JOIN_TOKEN_PREFIX);
-    const expiresAt = input.expiresInHours ? new Date(this.clock().getTime() + input.expiresInHours * 3_600_000) : null;
-    const row = await this.nodes.createJoinToken({ tokenHash: t.hash, description: input.description ?? null, createdBy: actor.actor, expiresAt });
-    await this.audit.record(actor, { type: 'node.join_token_created', message: `node join token created${input.description ? ` (${input.description})` : ''}`, data: { id: row.id } });
-    return { id: row.id, token: t.token, description: row.description, expiresAt: row.expiresAt, createdAt: row.createdAt };
+    const ttlSeconds = input.ttlSeconds ?? (input.expiresInHours ? input.expiresInHours * 3600 : DEFAULT_JOIN_TOKEN_TTL_SECONDS);
+    const createdAt = this.clock();
+    const expiresAt = new Date(createdAt.getTime() + ttlSeconds * 1000);
+    const row = await this.nodes.createJoinToken({
+      tokenHash: t.hash,
+      prefix: t.display,
+      description: input.description ?? null,
+      nodeName: input.nodeName ?? null,
+      createdBy: actor.actor,
+      createdAt,
+      expiresAt,
+    });
+    await this.audit.record(actor, {
+      type: 'node.join_token_created',
+      message: `node join token ${row.prefix} created${row.nodeName ? ` for node ${row.nodeName}` : ''}, expires ${expiresAt.toISOString()}${input.description ? ` (${input.description})` : ''}`,
+      data: { id: row.id, nodeName: row.nodeName, expiresAt },
+    });
+    return { ...joinTokenOut(row), token: t.token };
+  }
+
+  async listJoinTokens(page: { limit: number; after?: string }) {
+    if (page.after) assertId(page.after, 'cursor');
+    const rows = await this.nodes.listJoinTokens({ take: page.limit + 1, afterId: page.after });
+    return toPage(rows, page.limit, (r) => r.id, joinTokenOut);
+  }
+
+  /** Revokes a join token at once; nodes that already joined with it keep their own credentials. */
+  async revokeJoinToken(actor: Actor, id: string) {
+    assertId(id, 'join token');
+    const row = await this.nodes.findJoinTokenById(id);
+    if (!row) throw new DomainError(ErrorCode.NotFound, `join token '${id}' not found`);
+    if ((await this.nodes.revokeJoinToken(id, this.clock())).count === 1) {
+      await this.audit.record(actor, { type: 'node.join_token_revoked', message: `node join token ${row.prefix || row.id} revoked`, data: { id } });
+    }
+  }
+
+  /**
+   * Revokes one node's credential: its next call to the api fails with 401, and the node is drained
+   * (its replicas move elsewhere) because the control plane no longer trusts it. Other nodes are not
+   * touched. Only a join token created after this re-admits the node.
+   */
+  async revokeNode(actor: Actor, name: string) {
+    const node = await this.nodes.findByName(name);
+    if (!node) throw new DomainError(ErrorCode.NotFound, `node '${name.slice(0, 100)}' not found`);
+    const now = this.clock();
+    const revoked = (await this.nodes.revokeCredential(node.id, now)).count === 1;
+    if (revoked) {
+      await this.audit.record(actor, {
+        nodeId: node.id,
+        type: 'node.revoked',
+        level: 'WARN',
+        message: `node ${name} revoked: its credential ${node.credentialPrefix ?? ''} no longer works; it needs a new join token to come back`,
+        data: { credentialPrefix: node.credentialPrefix },
+      });
+    }
+    let status = node.status;
+    if (node.status === NodeStatus.READY) status = (await this.setDraining(actor, name, true)).status;
+    const after = await this.nodes.findByName(name);
+    return { name, status, credentialRevokedAt: after?.credentialRevokedAt ?? null };
   }
 
   async setDraining(actor: Actor, name: string, drain: boolean) {
     const node = await this.nodes.findByName(name);
     if (!node) throw new DomainError(ErrorCode.NotFound, `node '${name.slice(0, 100)}' not found`);
+    if (!drain && node.credentialRevokedAt) {
+      throw new DomainError(ErrorCode.Conflict, `node '${name}' is revoked: it must re-join with a new join token before it takes replicas again`, {
+        revokedAt: node.credentialRevokedAt.toISOString(),
+      });
+    }
     const to = drain ? NodeStatus.DRAINING : NodeStatus.READY;
     if (node.status !== to) {
       if (!canTransition(NODE_TRANSITIONS, node.status, to)) {
@@ -92,8 +156,11 @@ export class NodesService {
    * the agent of the node the replica is placed on, at pull time. Nothing else is answered: another
    * node's replica, a stopped one, or a registry other than the image's is refused (403).
    */
-  async pullCredentials(nodeId: string, input: PullCredentialsInput) {
+  async pullCredentials(caller: NodeCaller, nodeId: string, input: PullCredentialsInput) {
     const refuse = (why: string) => new DomainError(ErrorCode.Forbidden, `no credentials for this request: ${why}`);
+    if (caller.kind !== 'node' || caller.nodeId !== nodeId.toLowerCase()) {
+      throw refuse(`the credential presented is not node ${nodeId.slice(0, 80)}'s`);
+    }
     const replicaId = input.replicaId.toLowerCase();
     const replica = await this.nodes.replicaForPull(replicaId);
     if (!replica || replica.nodeId !== nodeId.toLowerCase()) throw refuse(`replica ${input.replicaId} is not placed on node ${nodeId.slice(0, 80)}`);
@@ -116,8 +183,12 @@ export class NodesService {
     return creds;
   }
 
-  /** An agent joins (or returns): upsert by name; a DOWN node comes back READY through the transition table. */
-  async register(input: RegisterNodeInput) {
+  /**
+   * An agent joins (join token) or returns (its node credential): upsert by name; a DOWN node comes
+   * back READY through the transition table. A join hands out a new per-node credential (shown
+   * once; the agent keeps it) and replaces any earlier one of that node.
+   */
+  async register(input: RegisterNodeInput, caller: NodeCaller) {
     const now = this.clock();
     const reg = {
       name: input.name,
@@ -130,20 +201,75 @@ export class NodesService {
     };
     const existing = await this.nodes.findByName(input.name);
     const system = { actor: `node:${input.name}`, tokenId: null };
+    let grant: { token: string; hash: string; prefix: string; issuedAt: Date; joinTokenId: string } | undefined;
+    if (caller.kind === 'node') {
+      if (caller.nodeName !== input.name) {
+        throw new DomainError(ErrorCode.Forbidden, `this is the credential of node '${caller.nodeName}': it cannot register '${input.name}'`);
+      }
+    } else {
+      if (caller.nodeName && caller.nodeName !== input.name) {
+        throw new DomainError(ErrorCode.Forbidden, `this join token is bound to node '${caller.nodeName}': it cannot register '${input.name}'`, {
+          boundTo: caller.nodeName,
+        });
+      }
+      if (existing?.credentialRevokedAt && caller.createdAt < existing.credentialRevokedAt) {
+        throw new DomainError(
+          ErrorCode.Unauthenticated,
+          `node '${input.name}' was revoked at ${existing.credentialRevokedAt.toISOString()}; this join token is older: create a new one to re-admit it (berth nodes tokens create --node ${input.name})`,
+        );
+      }
+      const t = newOpaqueToken(NODE_CREDENTIAL_PREFIX);
+      grant = { token: t.token, hash: t.hash, prefix: t.display, issuedAt: now, joinTokenId: caller.tokenId };
+      await this.nodes.markJoinTokenUsed(caller.tokenId, input.name, now);
+    }
+    const answer = (nodeId: string) => ({ nodeId, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, ...(grant ? { credential: grant.token } : {}) });
     if (!existing) {
-      const node = await this.nodes.create(reg, now);
-      await this.audit.record(system, { nodeId: node.id, type: 'node.registered', message: `node ${node.name} joined at ${node.address}`, data: { capacity: input.capacity } });
-      return { nodeId: node.id, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
+      const node = await this.nodes.create(reg, now, grant);
+      await this.audit.record(system, {
+        nodeId: node.id,
+        type: 'node.registered',
+        message: `node ${node.name} joined at ${node.address} (credential ${grant?.prefix ?? '?'})`,
+        data: { capacity: input.capacity, joinTokenId: grant?.joinTokenId ?? null, credentialPrefix: grant?.prefix ?? null },
+      });
+      return answer(node.id);
     }
     let status: NodeStatus | undefined;
     if (existing.status === NodeStatus.DOWN && canTransition(NODE_TRANSITIONS, existing.status, NodeStatus.READY)) status = NodeStatus.READY;
-    const node = await this.nodes.update(existing.id, reg, now, status);
+    const node = await this.nodes.update(existing.id, reg, now, status, grant);
     await this.audit.record(system, {
       nodeId: node.id,
-      type: 'node.reregistered',
-      message: `node ${node.name} registered again${status ? ' (was DOWN, now READY)' : ''}`,
-      data: { from: existing.status, to: node.status },
+      type: grant ? 'node.rejoined' : 'node.reregistered',
+      message: grant
+        ? `node ${node.name} joined again with a join token: new credential ${grant.prefix}${existing.credentialPrefix ? ` replaces ${existing.credentialPrefix}` : ''}${existing.credentialRevokedAt ? ' (revocation lifted; undrain it to give it replicas)' : ''}`
+        : `node ${node.name} registered again${status ? ' (was DOWN, now READY)' : ''}`,
+      data: { from: existing.status, to: node.status, ...(grant ? { joinTokenId: grant.joinTokenId, credentialPrefix: grant.prefix } : {}) },
     });
-    return { nodeId: node.id, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
+    return answer(node.id);
   }
 }
+
+const joinTokenOut = (r: {
+  id: string;
+  prefix: string;
+  description: string | null;
+  nodeName: string | null;
+  createdBy: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  usedAt: Date | null;
+  usedBy: string | null;
+  useCount: number;
+}) => ({
+  id: r.id,
+  prefix: r.prefix,
+  description: r.description,
+  nodeName: r.nodeName,
+  createdBy: r.createdBy,
+  createdAt: r.createdAt,
+  expiresAt: r.expiresAt,
+  revokedAt: r.revokedAt,
+  usedAt: r.usedAt,
+  usedBy: r.usedBy,
+  useCount: r.useCount,
+});

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseIntPipe, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { REGISTRY_REFUSALS } from '../../images/controllers/images.controller';
 import type { Request, Response } from 'express';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
@@ -29,6 +30,7 @@ export class ServicesController {
   @Post()
   @ProjectRole('deployer')
   @ApiOperation({ summary: 'Create a service: resolves the image (pins its digest) and creates revision 1' })
+  @ApiResponse({ status: 422, description: REGISTRY_REFUSALS })
   @ApiContractBody(CreateServiceInputSchema)
   @ApiContractResponse('ServiceDetail', { status: 201 })
   create(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @ContractBody(CreateServiceInputSchema) body: CreateServiceInput) {
@@ -79,6 +81,7 @@ export class ServicesController {
   @Post(':name/deployments')
   @ProjectRole('deployer')
   @ApiOperation({ summary: 'Deploy an image (or a tag of the current repository), resolved to its digest now' })
+  @ApiResponse({ status: 422, description: REGISTRY_REFUSALS })
   deploy(@CurrentProject() p: ProjectContext, @CurrentActor() a: Actor, @Param('name') name: string, @Body() body: DeployInput) {
     return this.svc.deploy(p, a, name, body);
   }

@@ -238,7 +238,7 @@ export class ServicesService {
     if (await this.services.findByName(project.id, input.name)) {
       throw new DomainError(ErrorCode.Conflict, `service '${input.name}' already exists`, { field: 'name' });
     }
-    const image = await this.images.resolve(project.id, input.image, 'image');
+    const image = await this.images.resolve(project.id, input.image, 'image', actor);
     const desired = desiredReplicas(spec.scaling.min, spec.scaling);
     const { service, revision } = await this.services.createWithRevision(
       project.id,
@@ -267,7 +267,7 @@ export class ServicesService {
       ref = formatReference({ registry: current.registry, repository: current.repository, tag: input.tag });
       parseImageReference(ref, 'tag');
     }
-    const image = await this.images.resolve(project.id, ref, input.image === undefined ? 'tag' : 'image');
+    const image = await this.images.resolve(project.id, ref, input.image === undefined ? 'tag' : 'image', actor);
     const spec = currentSpec(s);
     // The row gets what now runs again (after an automatic rollback it may still hold the failed change).
     const { revision } = await this.services.appendRevision(s.id, rowFromSpec(spec), this.newRevision(spec, image, 'DEPLOY', actor));

@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { joinOrReturn, NodeCredentialFile, RegistrationError, type NodeRegistrationRequest, type registerNode } from './registration';
+
+const req: NodeRegistrationRequest = { name: 'n1', address: '127.0.0.1', labels: {}, capacity: { cpuMillis: 1000, memoryMiB: 1024, pids: 100 }, agentVersion: '0.1.0' };
+
+function refused(status: number): RegistrationError {
+  const e = new RegistrationError(`registration refused: ${status} nope`, false);
+  e.status = status;
+  return e;
+}
+
+describe('joinOrReturn', () => {
+  let dir: string;
+  let store: NodeCredentialFile;
+  let calls: string[];
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-agent-cred-'));
+    store = new NodeCredentialFile(path.join(dir, 'agent-n1'));
+    calls = [];
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const api =
+    (answers: Record<string, () => Awaited<ReturnType<typeof registerNode>>>): typeof registerNode =>
+    async (_url, bearer) => {
+      calls.push(bearer);
+      return answers[bearer]!();
+    };
+
+  it('joins with the join token once, keeps the credential (0600) and returns with it afterwards', async () => {
+    const register = api({ bjt_join: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_one' }), bnc_one: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000 }) });
+    expect(await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req, register })).toEqual({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_one' });
+    expect(fs.readFileSync(store.path, 'utf8')).toBe('bnc_one\n');
+    expect(fs.statSync(store.path).mode & 0o777).toBe(0o600);
+    expect(await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req, register })).toMatchObject({ credential: 'bnc_one' });
+    expect(calls).toEqual(['bjt_join', 'bnc_one']);
+  });
+
+  it('a refused (401) credential: joins again only with a join token, else stops saying what to do', async () => {
+    store.write('bnc_old');
+    const register = api({
+      bnc_old: () => {
+        throw refused(401);
+      },
+      bjt_new: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_new' }),
+    });
+    const err = await joinOrReturn({ apiUrl: 'http://api', joinToken: undefined, store, req, register }).catch((e) => e);
+    expect(err).toBeInstanceOf(RegistrationError);
+    expect(err.message).toMatch(/refused the credential in .*node-credential.*BERTH_JOIN_TOKEN/);
+    expect(await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_new', store, req, register })).toMatchObject({ credential: 'bnc_new' });
+    expect(store.read()).toBe('bnc_new');
+  });
+
+  it('other refusals of the credential are not papered over with the join token', async () => {
+    store.write('bnc_x');
+    const register = api({
+      bnc_x: () => {
+        throw refused(403);
+      },
+    });
+    await expect(joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_y', store, req, register })).rejects.toThrow(/403/);
+    expect(calls).toEqual(['bnc_x']);
+  });
+
+  it('without a credential or a join token, or when the join answer has no credential, it stops', async () => {
+    await expect(joinOrReturn({ apiUrl: 'http://api', joinToken: undefined, store, req, register: api({}) })).rejects.toThrow(/no node credential .* no BERTH_JOIN_TOKEN.*--node n1/);
+    const register = api({ bjt_z: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000 }) });
+    await expect(joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_z', store, req, register })).rejects.toThrow(/without a node credential/);
+    expect(store.read()).toBeUndefined();
+  });
+});
