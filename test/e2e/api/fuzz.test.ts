@@ -143,7 +143,10 @@ describe('api fuzz', () => {
       'GET /v1/events': { query: page },
       'GET /v1/services/{name}/events': { params: { name: 'web' }, query: page },
       'GET /v1/nodes': { query: page },
-      'POST /v1/nodes/join-tokens': { body: { description: 'fz', expiresInHours: 1 } },
+      'POST /v1/nodes/join-tokens': { body: { description: 'fz', ttlSeconds: 3600, nodeName: 'fz-node' } },
+      'GET /v1/nodes/join-tokens': { query: page },
+      'DELETE /v1/nodes/join-tokens/{id}': { params: { id: UUID } },
+      'POST /v1/nodes/{name}/revoke': { params: { name: 'fz-other' } },
       'POST /v1/nodes/register': {
         auth: 'join',
         body: { name: 'fz-node', address: '10.0.0.9', labels: { zone: 'a' }, capacity: { cpuMillis: 1000, memoryMiB: 1024, pids: 1000 }, agentVersion: '0.1.0' },

@@ -3,7 +3,7 @@
  * second process adopts the container from disk — same pid, never restarted, still serving.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { createTestEnv, httpGet, TestEnv } from './fixture';
@@ -71,7 +71,9 @@ function startAgent(mode: 'start' | 'adopt', spec: unknown) {
 beforeAll(() => {
   env = createTestEnv('rec', 14);
   // Compile the runtime library for plain node (swc resolves the @berth/* aliases).
-  build = mkdtempSync('/var/tmp/berth-rt-build-');
+  // Under the repository, so the compiled libraries resolve their npm dependencies (zod) from node_modules.
+  mkdirSync(join(ROOT, '.cache'), { recursive: true });
+  build = mkdtempSync(join(ROOT, '.cache', 'rt-build-'));
   execFileSync(join(ROOT, 'node_modules/.bin/swc'), ['libs/runtime/src', 'libs/contracts/src', '-d', build, '--config-file', '.swcrc'], { cwd: ROOT, stdio: 'pipe' });
   writeFileSync(join(build, 'agent.js'), AGENT);
 });
