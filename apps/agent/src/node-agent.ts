@@ -243,7 +243,8 @@ export class NodeAgent {
       stopGraceMs: this.o.stopGraceMs,
       report: (state, details) => {
         if (state === 'RUNNING') this.shipLogs(e);
-        if (REPORTABLE.has(state)) void this.report(e, state, details);
+        // Fire and forget: a failed send is logged by the send chain (and the scheduler re-syncs).
+        if (REPORTABLE.has(state)) this.report(e, state, details).catch(() => undefined);
       },
     });
   }
