@@ -5,11 +5,11 @@ import { PassportModule } from '@nestjs/passport';
 import { DbModule } from '@berth/db';
 import { createMetricsRegistry, uptimeGauge } from '@berth/observability';
 import Redis from 'ioredis';
-import { AuthController } from './auth/controllers/auth.controller';
+import { AuthController } from './auth/auth.controller';
 import { AccessGuard } from './auth/guards/access.guard';
 import { BearerOrJwtGuard } from './auth/guards/bearer-or-jwt.guard';
-import { AuthService, JWT_SECRET } from './auth/services/auth.service';
-import { TokenCache } from './auth/services/token-cache';
+import { AuthService, JWT_SECRET } from './auth/auth.service';
+import { TokenCache } from './auth/token-cache';
 import { ApiTokenStrategy } from './auth/strategies/api-token.strategy';
 import { JwtStrategy } from './auth/strategies/jwt.strategy';
 import { AuditService } from './common/audit/audit.service';
@@ -31,19 +31,19 @@ import {
   TokenRepository,
   UserRepository,
 } from './db';
-import { EventsController } from './events/controllers/events.controller';
-import { EventsService } from './events/services/events.service';
+import { EventsController } from './events/events.controller';
+import { EventsService } from './events/events.service';
 import { HealthController } from './health/health.controller';
-import { ImagesController } from './images/controllers/images.controller';
-import { ImagesService } from './images/services/images.service';
-import { RegistryCredentialsService } from './images/services/registry-credentials.service';
-import { NodesController } from './nodes/controllers/nodes.controller';
-import { NodesService } from './nodes/services/nodes.service';
-import { ProjectsController } from './projects/controllers/projects.controller';
-import { ProjectsService } from './projects/services/projects.service';
-import { ServicesController } from './services/controllers/services.controller';
-import { LogsService } from './services/services/logs.service';
-import { ServicesService } from './services/services/services.service';
+import { ImagesController } from './images/images.controller';
+import { ImagesService } from './images/images.service';
+import { RegistryCredentialsService } from './images/registry-credentials.service';
+import { NodesController } from './nodes/nodes.controller';
+import { NodesService } from './nodes/nodes.service';
+import { ProjectsController } from './projects/projects.controller';
+import { ProjectsService } from './projects/projects.service';
+import { ServicesController } from './services/services.controller';
+import { LogsService } from './services/logs.service';
+import { ServicesService } from './services/services.service';
 import { CLOCK, METRICS_REGISTRY, REDIS, SECRET_KEY } from './tokens';
 
 export interface AppModuleOptions {
