@@ -40,7 +40,7 @@ function constraintFields(p: KnownPrismaError, model: string | undefined): strin
   if (typeof target === 'string') return [target];
   const cause = p.meta?.driverAdapterError?.cause;
   if (cause?.constraint?.fields?.length) return cause.constraint.fields;
-  const index = cause?.constraint?.index ?? (typeof target === 'string' ? target : undefined);
+  const index = cause?.constraint?.index;
   if (!index) return [];
   const table = cause?.table ?? model;
   const body = index.replace(/_(key|fkey|pkey)$/, '');
