@@ -1,129 +1,26 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
-import { JwtModule } from '@nestjs/jwt';
-import { PassportModule } from '@nestjs/passport';
-import { DbModule } from '@berth/db';
-import { createMetricsRegistry, uptimeGauge } from '@berth/observability';
-import Redis from 'ioredis';
-import { AuthController } from './auth/controllers/auth.controller';
-import { AccessGuard } from './auth/guards/access.guard';
-import { BearerOrJwtGuard } from './auth/guards/bearer-or-jwt.guard';
-import { AuthService, JWT_SECRET } from './auth/services/auth.service';
-import { TokenCache } from './auth/services/token-cache';
-import { ApiTokenStrategy } from './auth/strategies/api-token.strategy';
-import { JwtStrategy } from './auth/strategies/jwt.strategy';
-import { AuditService } from './common/audit/audit.service';
-import { deriveKey, resolveSecretKey } from './common/crypto/secret-key';
-import { IdempotencyJanitor } from './common/idempotency/idempotency-janitor';
-import { IdempotencyInterceptor } from './common/idempotency/idempotency.interceptor';
-import { ReconcileQueue } from './common/queue/reconcile.queue';
-import { RedisLifecycle } from './common/redis-lifecycle';
-import { API_CONFIG, ApiConfig } from './config';
-import {
-  EventRepository,
-  IdempotencyRepository,
-  ImageRepository,
-  NodeAdminRepository,
-  ProjectRepository,
-  RegistryCredentialRepository,
-  RevisionRepository,
-  ServiceRepository,
-  TokenRepository,
-  UserRepository,
-} from './db';
-import { EventsController } from './events/controllers/events.controller';
-import { EventsService } from './events/services/events.service';
-import { HealthController } from './health/health.controller';
-import { ImagesController } from './images/controllers/images.controller';
-import { ImagesService } from './images/services/images.service';
-import { RegistryCredentialsService } from './images/services/registry-credentials.service';
-import { NodesController } from './nodes/controllers/nodes.controller';
-import { NodesService } from './nodes/services/nodes.service';
-import { ProjectsController } from './projects/controllers/projects.controller';
-import { ProjectsService } from './projects/services/projects.service';
-import { ServicesController } from './services/controllers/services.controller';
-import { LogsService } from './services/services/logs.service';
-import { ServicesService } from './services/services/services.service';
-import { CLOCK, METRICS_REGISTRY, REDIS, SECRET_KEY } from './tokens';
+import { AuthModule } from './auth/auth.module';
+import { CoreModule, CoreModuleOptions } from './common/core.module';
+import { ApiConfig } from './config';
+import { EventsModule } from './events/events.module';
+import { HealthModule } from './health/health.module';
+import { ImagesModule } from './images/images.module';
+import { NodesModule } from './nodes/nodes.module';
+import { ProjectsModule } from './projects/projects.module';
+import { ServicesModule } from './services/services.module';
 
-export interface AppModuleOptions {
-  /** Overrides for tests: a fixed key or clock. */
-  secretKey?: Buffer;
-  clock?: () => Date;
-}
+export type AppModuleOptions = CoreModuleOptions;
 
-const REPOSITORIES = [
-  ProjectRepository,
-  UserRepository,
-  TokenRepository,
-  RegistryCredentialRepository,
-  ImageRepository,
-  ServiceRepository,
-  RevisionRepository,
-  EventRepository,
-  IdempotencyRepository,
-  NodeAdminRepository,
-];
-
+/**
+ * The api: the shared core (config, clock, Postgres, Redis, queue, audit, idempotency) and one module
+ * per feature, each declaring its controllers and providers and exporting only what others use.
+ */
 @Module({})
 export class AppModule {
   static forRoot(config: ApiConfig, opts: AppModuleOptions = {}): DynamicModule {
-    const secretKey =
-      opts.secretKey ?? resolveSecretKey({ configured: config.BERTH_SECRET_KEY, nodeEnv: config.NODE_ENV, dataDir: config.BERTH_DATA_DIR }).key;
-    const jwtSecret = deriveKey(secretKey, 'jwt');
     return {
       module: AppModule,
-      imports: [
-        DbModule.forRoot({ databaseUrl: config.DATABASE_URL }),
-        PassportModule,
-        JwtModule.register({ secret: jwtSecret, signOptions: { algorithm: 'HS256' } }),
-      ],
-      controllers: [
-        HealthController,
-        AuthController,
-        ProjectsController,
-        ImagesController,
-        ServicesController,
-        EventsController,
-        NodesController,
-      ],
-      providers: [
-        { provide: API_CONFIG, useValue: config },
-        { provide: SECRET_KEY, useValue: secretKey },
-        { provide: JWT_SECRET, useValue: jwtSecret },
-        { provide: CLOCK, useValue: opts.clock ?? (() => new Date()) },
-        {
-          provide: METRICS_REGISTRY,
-          useFactory: () => {
-            const r = createMetricsRegistry('api');
-            uptimeGauge(r);
-            return r;
-          },
-        },
-        {
-          provide: REDIS,
-          useFactory: () => new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: false }),
-        },
-        ...REPOSITORIES,
-        RedisLifecycle,
-        IdempotencyJanitor,
-        AuditService,
-        ReconcileQueue,
-        AuthService,
-        TokenCache,
-        ApiTokenStrategy,
-        JwtStrategy,
-        BearerOrJwtGuard,
-        ProjectsService,
-        RegistryCredentialsService,
-        ImagesService,
-        ServicesService,
-        LogsService,
-        EventsService,
-        NodesService,
-        { provide: APP_GUARD, useClass: AccessGuard },
-        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
-      ],
+      imports: [CoreModule.forRoot(config, opts), HealthModule, AuthModule, ProjectsModule, ImagesModule, ServicesModule, NodesModule, EventsModule],
     };
   }
 }

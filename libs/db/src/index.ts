@@ -22,3 +22,4 @@ export type {
   PrismaClient,
 } from './generated/prisma/client';
 export * as DbEnums from './generated/prisma/enums';
+export * from './errors';

@@ -1,5 +1,5 @@
 import type { UserRepository } from '../db';
-import { hashPassword } from '../auth/services/auth.service';
+import { hashPassword } from '../auth/auth.service';
 import { API_TOKEN_PREFIX, newOpaqueToken } from '../common/crypto/opaque-token';
 
 export interface BootstrapResult {

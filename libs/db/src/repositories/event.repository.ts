@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { Event, EventLevel } from '../generated/prisma/client';
 
@@ -17,6 +18,7 @@ export interface NewEvent {
 }
 
 @Injectable()
+@MapsPrismaErrors('event')
 export class EventRepository {
   constructor(private readonly prisma: PrismaService) {}
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { IdempotencyKey } from '../generated/prisma/client';
 
@@ -6,6 +7,7 @@ import type { IdempotencyKey } from '../generated/prisma/client';
 export const IDEMPOTENCY_IN_PROGRESS = 0;
 
 @Injectable()
+@MapsPrismaErrors('idempotency key')
 export class IdempotencyRepository {
   constructor(private readonly prisma: PrismaService) {}
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { Image, ImageTag, ImageVersion } from '../generated/prisma/client';
 import { pageQuery, type PageArgs } from './project.repository';
@@ -25,6 +26,7 @@ export type ImageVersionWithImage = ImageVersion & { image: Image };
 const TX = { maxWait: 10_000, timeout: 15_000 };
 
 @Injectable()
+@MapsPrismaErrors('image')
 export class ImageRepository {
   constructor(private readonly prisma: PrismaService) {}
 

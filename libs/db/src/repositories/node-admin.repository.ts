@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { Node, NodeJoinToken, NodeStatus, ReplicaState } from '../generated/prisma/client';
 import { pageQuery, type PageArgs } from './project.repository';
@@ -26,6 +27,7 @@ const credentialData = (c?: NodeCredentialGrant) =>
 
 /** The api's view of the fleet: listing, join tokens, registration and drain. Heartbeats belong to the scheduler. */
 @Injectable()
+@MapsPrismaErrors('node')
 export class NodeAdminRepository {
   constructor(private readonly prisma: PrismaService) {}
 

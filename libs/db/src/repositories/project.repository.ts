@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { Project, Role } from '../generated/prisma/client';
 
@@ -11,6 +12,7 @@ export interface PageArgs {
 export const pageQuery = (p: PageArgs) => ({ take: p.take, ...(p.afterId ? { cursor: { id: p.afterId }, skip: 1 } : {}) });
 
 @Injectable()
+@MapsPrismaErrors('project')
 export class ProjectRepository {
   constructor(private readonly prisma: PrismaService) {}
 

@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { RegistryCredential } from '../generated/prisma/client';
 import { pageQuery, type PageArgs } from './project.repository';
 
 @Injectable()
+@MapsPrismaErrors('registry credential')
 export class RegistryCredentialRepository {
   constructor(private readonly prisma: PrismaService) {}
 

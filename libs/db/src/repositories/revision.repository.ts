@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { Revision } from '../generated/prisma/client';
 import { pageQuery, type PageArgs } from './project.repository';
 
 @Injectable()
+@MapsPrismaErrors('revision')
 export class RevisionRepository {
   constructor(private readonly prisma: PrismaService) {}
 

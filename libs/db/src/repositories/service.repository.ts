@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { Prisma, Replica, Revision, Service } from '../generated/prisma/client';
 import { pageQuery, type PageArgs } from './project.repository';
@@ -38,6 +39,7 @@ function withDates(row: Record<string, unknown>, fields: readonly string[]): Rec
 const TX = { maxWait: 10_000, timeout: 15_000 };
 
 @Injectable()
+@MapsPrismaErrors('service')
 export class ServiceRepository {
   constructor(private readonly prisma: PrismaService) {}
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { ApiToken, Project, Role } from '../generated/prisma/client';
 import { pageQuery, type PageArgs } from './project.repository';
@@ -6,6 +7,7 @@ import { pageQuery, type PageArgs } from './project.repository';
 export type ApiTokenWithProject = ApiToken & { project: Project };
 
 @Injectable()
+@MapsPrismaErrors('API token')
 export class TokenRepository {
   constructor(private readonly prisma: PrismaService) {}
 

@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { MapsPrismaErrors } from '../errors';
 import { PrismaService } from '../prisma.service';
 import type { Membership, Project, Role, User } from '../generated/prisma/client';
 import type { PageArgs } from './project.repository';
 
 @Injectable()
+@MapsPrismaErrors('user')
 export class UserRepository {
   constructor(private readonly prisma: PrismaService) {}
 

@@ -5,7 +5,7 @@ import { TokenRepository } from '../../db';
 import { API_TOKEN_PREFIX, hashToken } from '../../common/crypto/opaque-token';
 import { CLOCK, type Clock } from '../../tokens';
 import type { Principal, RoleName } from '../principal';
-import { TokenCache } from '../services/token-cache';
+import { TokenCache } from '../token-cache';
 
 const TOUCH_INTERVAL_MS = 60_000;
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { UserRepository } from '../../db';
-import { JWT_SECRET } from '../services/auth.service';
+import { JWT_SECRET } from '../auth.service';
 import type { Principal } from '../principal';
 
 /** `Authorization: Bearer <jwt>` from POST /v1/auth/login: a user; the project comes per request. */

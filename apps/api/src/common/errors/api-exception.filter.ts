@@ -16,7 +16,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
 
 export function sendError(exception: unknown, req: Request, res: Response, log: Logger): void {
   const r = toErrorResponse(exception);
-  if (r.unexpected) log.error({ err: exception, method: req.method, url: req.originalUrl }, 'unhandled error (bug)');
+  if (r.unexpected) log.error({ err: exception, errorId: r.body.error.details?.errorId, method: req.method, url: req.originalUrl }, 'unhandled error (bug)');
   if (res.headersSent) {
     res.end();
     return;

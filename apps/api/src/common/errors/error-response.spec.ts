@@ -14,10 +14,6 @@ describe('toErrorResponse', () => {
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe('PAYLOAD_TOO_LARGE');
   });
-  it('maps Prisma unique violations to 409 and missing records to 404', () => {
-    expect(toErrorResponse({ code: 'P2002', meta: { target: ['name'] } }).status).toBe(409);
-    expect(toErrorResponse({ code: 'P2025' }).status).toBe(404);
-  });
   it('maps registry errors: unknown 422, unreachable 503', () => {
     expect(toErrorResponse(new RegistryNotFoundError('manifest unknown', [{ code: 'MANIFEST_UNKNOWN' }])).status).toBe(422);
     expect(toErrorResponse(new RegistryUnavailableError('ECONNREFUSED')).status).toBe(503);
@@ -38,6 +34,10 @@ describe('toErrorResponse', () => {
   });
   it('anything else is a 500 flagged as a bug', () => {
     const r = toErrorResponse(new TypeError('x is undefined'));
-    expect(r).toMatchObject({ status: 500, unexpected: true, body: { error: { code: 'INTERNAL', message: 'internal error' } } });
+    expect(r).toMatchObject({ status: 500, unexpected: true, body: { error: { code: 'INTERNAL' } } });
+    const id = r.body.error.details?.errorId as string;
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+    expect(r.body.error.message).toContain(id);
+    expect(toErrorResponse(new TypeError('again')).body.error.details?.errorId).not.toBe(id);
   });
 });

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { HttpException } from '@nestjs/common';
 import { DomainError, ErrorBody, ErrorCode, httpStatusFor } from '@berth/contracts';
 import { InvalidReferenceError, OciError, RegistryAddressRefusedError, RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError } from '@berth/oci';
@@ -29,8 +30,9 @@ const make = (status: number, code: ErrorCode, message: string, details?: Record
 
 /**
  * The one mapping from anything thrown to `{error: {code, message, details}}`: domain errors by
- * code (httpStatusFor), Nest HTTP exceptions, body-parser errors, Prisma constraint errors and
- * registry errors. Whatever is left is a 500 and a bug.
+ * code (httpStatusFor), Nest HTTP exceptions, body-parser errors and registry errors. Database
+ * errors arrive as DomainErrors already (libs/db repositories map Prisma's). Whatever is left is a
+ * 500 and a bug, with an id that is logged.
  */
 export function toErrorResponse(e: unknown): ErrorResponse {
   if (e instanceof DomainError) return make(httpStatusFor(e.code), e.code, e.message, e.details);
@@ -54,10 +56,9 @@ export function toErrorResponse(e: unknown): ErrorResponse {
   const bodyParser = fromBodyParserError(e);
   if (bodyParser) return bodyParser;
 
-  const prisma = fromPrismaError(e);
-  if (prisma) return prisma;
-
-  return make(500, ErrorCode.Internal, 'internal error');
+  // A bug: the caller gets an id to quote, the log line carries the same id and the stack.
+  const errorId = crypto.randomBytes(6).toString('hex');
+  return make(500, ErrorCode.Internal, `internal error (id ${errorId}): the api logged it; report the id if it persists`, { errorId });
 }
 
 export function fromRegistryError(e: OciError): ErrorResponse {
@@ -114,29 +115,5 @@ function fromBodyParserError(e: unknown): ErrorResponse | null {
       if (status && status >= 400 && status < 500) return make(status, CODE_BY_STATUS[status] ?? ErrorCode.Validation, b.message ?? 'bad request');
       return null;
     }
-  }
-}
-
-function fromPrismaError(e: unknown): ErrorResponse | null {
-  if (typeof e !== 'object' || e === null) return null;
-  const p = e as { code?: unknown; meta?: Record<string, unknown>; name?: string };
-  if (typeof p.code !== 'string' || !/^P\d{4}$/.test(p.code)) return null;
-  switch (p.code) {
-    case 'P2002':
-      return make(409, ErrorCode.Conflict, 'already exists', { target: p.meta?.target ?? p.meta?.modelName });
-    case 'P2028':
-    case 'P1001':
-    case 'P1002':
-    case 'P1008':
-    case 'P1017':
-      return make(503, ErrorCode.Unavailable, 'database is busy or unreachable: retry the request', { prismaCode: p.code });
-    case 'P2025':
-      return make(404, ErrorCode.NotFound, 'not found');
-    case 'P2023':
-    case 'P2007':
-    case 'P2000':
-      return make(400, ErrorCode.Validation, 'invalid value for a stored field');
-    default:
-      return null;
   }
 }

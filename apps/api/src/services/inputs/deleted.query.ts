@@ -1,7 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, Matches } from 'class-validator';
 import { PageQuery, ProjectQuery } from '../../common/pagination/pagination';
-import type { DeletedSelector } from '../services/services.service';
+import type { DeletedSelector } from '../services.service';
 
 const DELETED = /^(true|false|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 const DELETED_DOC = {

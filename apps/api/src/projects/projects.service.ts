@@ -1,16 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { ProjectRepository, TokenRepository, UserRepository } from '../../db';
-import { AuditService } from '../../common/audit/audit.service';
-import { API_TOKEN_PREFIX, newOpaqueToken } from '../../common/crypto/opaque-token';
-import { assertId } from '../../common/ids';
-import { type PageRequest, toPage } from '../../common/pagination/pagination';
-import type { Actor } from '../../auth/access.decorators';
-import type { Principal, ProjectContext, RoleName } from '../../auth/principal';
-import { hashPassword } from '../../auth/services/auth.service';
-import { TokenCache } from '../../auth/services/token-cache';
-import { CLOCK, type Clock } from '../../tokens';
-import type { AddMemberInput, CreateProjectInput, CreateTokenInput } from '../inputs/project.inputs';
+import { ProjectRepository, TokenRepository, UserRepository } from '../db';
+import { AuditService } from '../common/audit/audit.service';
+import { API_TOKEN_PREFIX, newOpaqueToken } from '../common/crypto/opaque-token';
+import { assertId } from '../common/ids';
+import { type PageRequest, toPage } from '../common/pagination/pagination';
+import type { Actor } from '../auth/access.decorators';
+import type { Principal, ProjectContext, RoleName } from '../auth/principal';
+import { hashPassword } from '../auth/auth.service';
+import { TokenCache } from '../auth/token-cache';
+import { CLOCK, type Clock } from '../tokens';
+import type { AddMemberInput, CreateProjectInput, CreateTokenInput } from './inputs/project.inputs';
 
 const toRole = (r: string) => r.toUpperCase() as RoleName;
 

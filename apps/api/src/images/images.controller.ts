@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
-import type { ProjectContext } from '../../auth/principal';
-import { PageQuery, pageRequest } from '../../common/pagination/pagination';
-import { PutRegistryCredentialInput, ResolveImageInput } from '../inputs/image.inputs';
-import { ImagesService } from '../services/images.service';
-import { RegistryCredentialsService } from '../services/registry-credentials.service';
+import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../auth/access.decorators';
+import type { ProjectContext } from '../auth/principal';
+import { PageQuery, pageRequest } from '../common/pagination/pagination';
+import { PutRegistryCredentialInput, ResolveImageInput } from './inputs/image.inputs';
+import { ImagesService } from './images.service';
+import { RegistryCredentialsService } from './registry-credentials.service';
 
 /** What a 422 from an endpoint that resolves an image means (OpenAPI). */
 export const REGISTRY_REFUSALS =

@@ -1,18 +1,18 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseIntPipe, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { REGISTRY_REFUSALS } from '../../images/controllers/images.controller';
+import { REGISTRY_REFUSALS } from '../images/images.controller';
 import type { Request, Response } from 'express';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
-import type { ProjectContext } from '../../auth/principal';
-import { pageRequest } from '../../common/pagination/pagination';
+import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../auth/access.decorators';
+import type { ProjectContext } from '../auth/principal';
+import { pageRequest } from '../common/pagination/pagination';
 import { CreateServiceInputSchema, ServiceConfigInputSchema, type CreateServiceInput, type ServiceConfigInput } from '@berth/contracts';
-import { ApiContractResponse } from '../../common/validation/contract-schemas';
-import { ApiContractBody, ContractBody } from '../../common/validation/zod-body';
-import { DeployInput, DiffQuery, LogsQuery, RollbackInput, ScaleInput } from '../inputs/service.inputs';
-import { DeletedPageQuery, DeletedQuery, deletedSelector } from '../inputs/deleted.query';
-import { LogsService } from '../services/logs.service';
-import { ServicesService } from '../services/services.service';
+import { ApiContractResponse } from '../common/validation/contract-schemas';
+import { ApiContractBody, ContractBody } from '../common/validation/zod-body';
+import { DeployInput, DiffQuery, LogsQuery, RollbackInput, ScaleInput } from './inputs/service.inputs';
+import { DeletedPageQuery, DeletedQuery, deletedSelector } from './inputs/deleted.query';
+import { LogsService } from './logs.service';
+import { ServicesService } from './services.service';
 
 const revisionNumber = new ParseIntPipe({
   exceptionFactory: () => new DomainError(ErrorCode.Validation, 'revision number must be a positive integer', { field: 'number' }),

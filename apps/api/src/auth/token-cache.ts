@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Principal } from '../principal';
+import type { Principal } from './principal';
 
 /** How long a validated API token is trusted without a database read. Revocation in this process is immediate. */
 export const TOKEN_CACHE_TTL_MS = 5_000;

@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { parseReference, type RegistryCredentials } from '@berth/oci';
-import { RegistryCredentialRepository } from '../../db';
-import type { Actor } from '../../auth/access.decorators';
-import type { ProjectContext } from '../../auth/principal';
-import { AuditService } from '../../common/audit/audit.service';
-import { open, seal } from '../../common/crypto/secret-box';
-import { type PageRequest, toPage } from '../../common/pagination/pagination';
-import { SECRET_KEY } from '../../tokens';
+import { RegistryCredentialRepository } from '../db';
+import type { Actor } from '../auth/access.decorators';
+import type { ProjectContext } from '../auth/principal';
+import { AuditService } from '../common/audit/audit.service';
+import { open, seal } from '../common/crypto/secret-box';
+import { type PageRequest, toPage } from '../common/pagination/pagination';
+import { SECRET_KEY } from '../tokens';
 
 /** Registry host as references name it ("docker.io" for Docker Hub, "127.0.0.1:5000"). */
 export function normaliseRegistry(input: string): string {

@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { InvalidReferenceError, formatReference, parseReference, platformString, RegistryAddressRefusedError, RegistryClient, type ImageReference } from '@berth/oci';
-import { ImageRepository, type ImageVersionWithImage } from '../../db';
-import type { Actor } from '../../auth/access.decorators';
-import type { ProjectContext } from '../../auth/principal';
-import { AuditService } from '../../common/audit/audit.service';
-import { assertId } from '../../common/ids';
-import { type PageRequest, toPage } from '../../common/pagination/pagination';
-import { API_CONFIG, type ApiConfig } from '../../config';
+import { ImageRepository, type ImageVersionWithImage } from '../db';
+import type { Actor } from '../auth/access.decorators';
+import type { ProjectContext } from '../auth/principal';
+import { AuditService } from '../common/audit/audit.service';
+import { assertId } from '../common/ids';
+import { type PageRequest, toPage } from '../common/pagination/pagination';
+import { API_CONFIG, type ApiConfig } from '../config';
 import { RegistryCredentialsService } from './registry-credentials.service';
 
 export interface ResolvedVersion {

@@ -1,10 +1,10 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { SecretResponse } from '../../common/idempotency/secret-response';
-import { Authenticated, CurrentPrincipal, Public } from '../access.decorators';
-import { LoginInput } from '../inputs/login.input';
-import { AuthService } from '../services/auth.service';
-import type { Principal } from '../principal';
+import { SecretResponse } from '../common/idempotency/secret-response';
+import { Authenticated, CurrentPrincipal, Public } from './access.decorators';
+import { LoginInput } from './inputs/login.input';
+import { AuthService } from './auth.service';
+import type { Principal } from './principal';
 
 @ApiTags('auth')
 @Controller('v1/auth')

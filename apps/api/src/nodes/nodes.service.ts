@@ -9,17 +9,17 @@ import {
   ReplicaState,
 } from '@berth/contracts';
 import { parseReference } from '@berth/oci';
-import { NodeAdminRepository } from '../../db';
-import type { Actor } from '../../auth/access.decorators';
-import type { NodeCaller } from '../../auth/principal';
-import { AuditService } from '../../common/audit/audit.service';
-import { JOIN_TOKEN_PREFIX, NODE_CREDENTIAL_PREFIX, newOpaqueToken } from '../../common/crypto/opaque-token';
-import { assertId } from '../../common/ids';
-import { toPage } from '../../common/pagination/pagination';
-import { ReconcileQueue } from '../../common/queue/reconcile.queue';
-import { normaliseRegistry, RegistryCredentialsService } from '../../images/services/registry-credentials.service';
-import { CLOCK, type Clock } from '../../tokens';
-import { DEFAULT_JOIN_TOKEN_TTL_SECONDS, type CreateJoinTokenInput, type PullCredentialsInput, type RegisterNodeInput } from '../inputs/node.inputs';
+import { NodeAdminRepository } from '../db';
+import type { Actor } from '../auth/access.decorators';
+import type { NodeCaller } from '../auth/principal';
+import { AuditService } from '../common/audit/audit.service';
+import { JOIN_TOKEN_PREFIX, NODE_CREDENTIAL_PREFIX, newOpaqueToken } from '../common/crypto/opaque-token';
+import { assertId } from '../common/ids';
+import { toPage } from '../common/pagination/pagination';
+import { ReconcileQueue } from '../common/queue/reconcile.queue';
+import { normaliseRegistry, RegistryCredentialsService } from '../images/registry-credentials.service';
+import { CLOCK, type Clock } from '../tokens';
+import { DEFAULT_JOIN_TOKEN_TTL_SECONDS, type CreateJoinTokenInput, type PullCredentialsInput, type RegisterNodeInput } from './inputs/node.inputs';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 /** Replicas that still hold a place on a node: their services must re-plan when it drains. */

@@ -1,11 +1,11 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CurrentProject, ProjectRole } from '../../auth/access.decorators';
-import type { ProjectContext } from '../../auth/principal';
-import { PageQuery, pageRequest } from '../../common/pagination/pagination';
-import { DeletedPageQuery, deletedSelector } from '../../services/inputs/deleted.query';
-import { ServicesService } from '../../services/services/services.service';
-import { EventsService } from '../services/events.service';
+import { CurrentProject, ProjectRole } from '../auth/access.decorators';
+import type { ProjectContext } from '../auth/principal';
+import { PageQuery, pageRequest } from '../common/pagination/pagination';
+import { DeletedPageQuery, deletedSelector } from '../services/inputs/deleted.query';
+import { ServicesService } from '../services/services.service';
+import { EventsService } from './events.service';
 
 @ApiTags('events')
 @ApiBearerAuth()

@@ -20,17 +20,17 @@ import {
 } from '@berth/contracts';
 import { formatReference, parseReference } from '@berth/oci';
 import { describeScaling, resolveScale } from '@berth/scheduling';
-import { RevisionRepository, ServiceRepository, type NewRevision, type ServiceWithRevision } from '../../db';
+import { RevisionRepository, ServiceRepository, type NewRevision, type ServiceWithRevision } from '../db';
 import type { Revision, Service } from '@berth/db';
-import type { Actor } from '../../auth/access.decorators';
-import type { ProjectContext } from '../../auth/principal';
-import { AuditService } from '../../common/audit/audit.service';
-import { type PageRequest, toPage } from '../../common/pagination/pagination';
-import { ReconcileQueue } from '../../common/queue/reconcile.queue';
-import { API_CONFIG, type ApiConfig } from '../../config';
-import { ImagesService, parseImageReference, type ResolvedVersion } from '../../images/services/images.service';
-import { CLOCK, type Clock } from '../../tokens';
-import type { DeployInput, RollbackInput, ScaleInput } from '../inputs/service.inputs';
+import type { Actor } from '../auth/access.decorators';
+import type { ProjectContext } from '../auth/principal';
+import { AuditService } from '../common/audit/audit.service';
+import { type PageRequest, toPage } from '../common/pagination/pagination';
+import { ReconcileQueue } from '../common/queue/reconcile.queue';
+import { API_CONFIG, type ApiConfig } from '../config';
+import { ImagesService, parseImageReference, type ResolvedVersion } from '../images/images.service';
+import { CLOCK, type Clock } from '../tokens';
+import type { DeployInput, RollbackInput, ScaleInput } from './inputs/service.inputs';
 import { desiredReplicas, diffConfigs, rowFromSpec, runFieldsOf, sameRun, specFromRow } from './service-spec';
 import { neverActiveReason, pickPreviousRevision, reachedActive } from './rollback-target';
 

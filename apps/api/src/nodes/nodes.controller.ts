@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Authenticated, CurrentActor, CurrentNode, JoinToken, NodeCredential, OperatorAdmin, type Actor } from '../../auth/access.decorators';
-import type { NodeCaller } from '../../auth/principal';
-import { SecretResponse } from '../../common/idempotency/secret-response';
-import { PageQuery, pageRequest } from '../../common/pagination/pagination';
-import { CreateJoinTokenInput, PullCredentialsInput, RegisterNodeInput } from '../inputs/node.inputs';
-import { NodesService } from '../services/nodes.service';
+import { Authenticated, CurrentActor, CurrentNode, JoinToken, NodeCredential, OperatorAdmin, type Actor } from '../auth/access.decorators';
+import type { NodeCaller } from '../auth/principal';
+import { SecretResponse } from '../common/idempotency/secret-response';
+import { PageQuery, pageRequest } from '../common/pagination/pagination';
+import { CreateJoinTokenInput, PullCredentialsInput, RegisterNodeInput } from './inputs/node.inputs';
+import { NodesService } from './nodes.service';
 
 @ApiTags('nodes')
 @ApiBearerAuth()

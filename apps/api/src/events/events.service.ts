@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { Event } from '@berth/db';
-import { EventRepository } from '../../db';
-import type { ProjectContext } from '../../auth/principal';
-import { type PageRequest, toPage } from '../../common/pagination/pagination';
+import { EventRepository } from '../db';
+import type { ProjectContext } from '../auth/principal';
+import { type PageRequest, toPage } from '../common/pagination/pagination';
 
 /** The append-only timeline, newest first. Cursors are event ids. */
 @Injectable()

@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Authenticated, CurrentActor, CurrentPrincipal, CurrentProject, ProjectRole, type Actor } from '../../auth/access.decorators';
-import type { Principal, ProjectContext } from '../../auth/principal';
-import { SecretResponse } from '../../common/idempotency/secret-response';
-import { PageQuery, pageRequest } from '../../common/pagination/pagination';
-import { AddMemberInput, CreateProjectInput, CreateTokenInput } from '../inputs/project.inputs';
-import { ProjectsService } from '../services/projects.service';
+import { Authenticated, CurrentActor, CurrentPrincipal, CurrentProject, ProjectRole, type Actor } from '../auth/access.decorators';
+import type { Principal, ProjectContext } from '../auth/principal';
+import { SecretResponse } from '../common/idempotency/secret-response';
+import { PageQuery, pageRequest } from '../common/pagination/pagination';
+import { AddMemberInput, CreateProjectInput, CreateTokenInput } from './inputs/project.inputs';
+import { ProjectsService } from './projects.service';
 
 const projectHeader = ApiHeader({ name: 'X-Berth-Project', required: false, description: 'project slug (login tokens); API tokens imply their project' });
 

@@ -2,9 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
 import { DomainError, ErrorCode, RedisKey } from '@berth/contracts';
-import { ServiceRepository } from '../../db';
-import type { ProjectContext } from '../../auth/principal';
-import { REDIS } from '../../tokens';
+import { ServiceRepository } from '../db';
+import type { ProjectContext } from '../auth/principal';
+import { REDIS } from '../tokens';
 import { ServicesService } from './services.service';
 
 export interface LogLine {

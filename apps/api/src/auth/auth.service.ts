@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import * as argon2 from 'argon2';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { UserRepository } from '../../db';
-import { API_CONFIG, type ApiConfig } from '../../config';
+import { UserRepository } from '../db';
+import { API_CONFIG, type ApiConfig } from '../config';
 
 export const JWT_SECRET = Symbol('JWT_SECRET');
 

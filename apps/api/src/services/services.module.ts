@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { RevisionRepository, ServiceRepository } from '../db';
+import { ImagesModule } from '../images/images.module';
+import { LogsService } from './logs.service';
+import { ServicesController } from './services.controller';
+import { ServicesService } from './services.service';
+
+/** Services, their revisions, deploys, scaling, rollback, replicas and logs. */
+@Module({
+  imports: [ImagesModule],
+  controllers: [ServicesController],
+  providers: [ServiceRepository, RevisionRepository, ServicesService, LogsService],
+  // The events module resolves a service name to its id.
+  exports: [ServicesService],
+})
+export class ServicesModule {}
