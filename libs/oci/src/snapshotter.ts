@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex } from './content-store';
+import { execOk } from './process';
 
 /**
  * Overlay snapshotter (containerd's snapshots.Snapshotter, reduced to what Berth runs).
@@ -231,21 +231,11 @@ export class OverlaySnapshotter {
   }
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim()}`))));
-  });
-}
-
 /** Performs the overlay mount described by `m` at `target` (which must exist). Needs root. */
 export async function mountOverlay(m: OverlayMount, target: string): Promise<void> {
-  await run('mount', ['-t', 'overlay', m.source, '-o', m.options.join(','), target]);
+  await execOk('mount', ['-t', 'overlay', m.source, '-o', m.options.join(','), target]);
 }
 
 export async function unmountOverlay(target: string): Promise<void> {
-  await run('umount', [target]);
+  await execOk('umount', [target]);
 }
