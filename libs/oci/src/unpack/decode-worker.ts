@@ -129,6 +129,14 @@ const WORKER_SLOT_BYTES = 1024 * 1024;
 const WORKER_SLOTS = 4;
 const WORKER_POOLED_RINGS = 3; // ImagePuller unpacks 3 layers at once by default
 const WORKER_IDLE_MS = 30_000;
+/**
+ * The worker's young generation (V8's minimum). Decoding makes short-lived buffers only
+ * (decompressed chunks, tar records); V8 frees a dead Buffer's memory when a scavenge runs, and a
+ * scavenge runs when the young generation is full of JS objects. A small young generation plus
+ * small decompressed chunks (GUNZIP_CHUNK_BYTES) means a scavenge every few MiB of layer bytes,
+ * by V8's own schedule: no manual GC, no process-wide flag. Measured in docs/oci.md ("Memory").
+ */
+const WORKER_YOUNG_GENERATION_MB = 1;
 
 /**
  * The process-wide decode worker: started on first use (or by warm()), unref'd while idle so it
@@ -152,7 +160,7 @@ class DecodeWorkerHost {
       `const { parentPort, workerData } = require('node:worker_threads');
        if (workerData.register) require(workerData.register);
        require(workerData.entry).serveDecodeJobs(parentPort);`,
-      { eval: true, workerData: { entry, register }, resourceLimits: { maxYoungGenerationSizeMb: 4 } },
+      { eval: true, workerData: { entry, register }, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } },
     );
     w.on('message', (m: FromWorker) => this.jobs.get(m.id)?.(m));
     const dead = (why: string) => {
