@@ -1,5 +1,5 @@
 'use strict'
-// Vendored from tar-stream 3.2.2 (https://github.com/mafintosh/tar-stream, MIT, see LICENSE).
+// Vendored from tar-stream 3.2.2 (https://github.com/mafintosh/tar-stream). Copyright (c) 2014 Mathias Buus, MIT licence (full text in LICENSE beside this file).
 // Changes are marked BERTH PATCH; see README.md.
 const { Writable, Readable, getStreamError } = require('streamx')
 const FIFO = require('fast-fifo')

@@ -1,4 +1,4 @@
-// Vendored from tar-stream 3.2.2 (https://github.com/mafintosh/tar-stream, MIT, see LICENSE):
+// Vendored from tar-stream 3.2.2 (https://github.com/mafintosh/tar-stream). Copyright (c) 2014 Mathias Buus, MIT licence (full text in LICENSE beside this file).
 // the decoding half of headers.js only. Changes are marked BERTH PATCH; see README.md.
 'use strict'
 // BERTH PATCH: b4a (browser buffers) replaced by node's Buffer.
