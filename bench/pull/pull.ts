@@ -59,7 +59,6 @@ async function serve(warmup: string): Promise<void> {
   for await (const line of createInterface({ input: process.stdin })) {
     const [ref, root] = line.trim().split(/\s+/);
     if (!ref || !root) continue;
-    if (global.gc) global.gc();
     writeFileSync('/proc/self/clear_refs', '5'); // resets VmHWM to the current RSS
     process.stdout.write(JSON.stringify(await once(ref, root, client)) + '\n');
   }

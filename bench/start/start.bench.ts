@@ -10,7 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildOciSpec, CniNetwork, ContainerSpec, RuncRuntime } from '../../libs/runtime/src';
-import { execFile } from '../../libs/runtime/src/exec';
+import { execFile } from '@berth/oci';
 import { httpGet, prepareFixture } from '../../test/integration/runtime/fixture';
 
 const STARTS = Number(process.argv[2] ?? 50);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, statfs, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { gatherGcState, planDiskGc, pullRefusal, type DiskGcPlan, type DiskUsage, type GcState, type ImagePuller, type PullPreview } from '@berth/oci';
+import { planDiskGc, pullRefusal, type DiskGcPlan, type DiskUsage, type GcState, type ImagePuller, type PullPreview } from '@berth/oci';
 
 /** A pull refused before it started: the node's disk cannot take the image (the replica fails with this message). */
 export class PullRefusedError extends Error {
@@ -10,7 +10,7 @@ export class PullRefusedError extends Error {
 }
 
 export interface ImageGcOptions {
-  puller: ImagePuller;
+  puller: Pick<ImagePuller, 'root' | 'gcState' | 'collectWith'>;
   /** Where the scheduler's keep-set is kept across agent restarts. */
   keepFile: string;
   /** Collect above this share of the disk (percent). */
@@ -111,7 +111,7 @@ export class ImageGc {
       const s = state ?? (await this.state());
       disk = { totalBytes: this.o.storeBytes, usedBytes: s.blobs.reduce((n, b) => n + b.size, 0) + s.snapshots.reduce((n, x) => n + x.size, 0) };
     } else {
-      const fs = await statfs(this.o.puller.content.root);
+      const fs = await statfs(this.o.puller.root);
       const total = fs.blocks * fs.bsize;
       disk = { totalBytes: total, usedBytes: total - fs.bavail * fs.bsize };
     }
@@ -183,7 +183,6 @@ export class ImageGc {
   }
 
   private state(): Promise<GcState> {
-    const p = this.o.puller;
-    return gatherGcState({ content: p.content, snapshotter: p.snapshotter, images: p.images });
+    return this.o.puller.gcState();
   }
 }

@@ -1,5 +1,5 @@
 import type { ReplicaSpec } from '@berth/contracts';
-import { ImagePuller, type CredentialProvider, type PullProgress, type UnpackWarning } from '@berth/oci';
+import type { ImagePuller, CredentialProvider, PullProgress, UnpackWarning } from '@berth/oci';
 import type { ContainerSpec, ImageConfig } from '@berth/runtime';
 import type { ImageGc } from './image-gc';
 import type { ReplicaCredentials } from './pull-credentials';
@@ -42,7 +42,7 @@ export class OciImageProvider implements ImageProvider {
   pulledBytes = 0;
 
   constructor(
-    private readonly puller: ImagePuller,
+    private readonly puller: Pick<ImagePuller, 'preview' | 'pull' | 'prepareRootfs' | 'releaseRootfs'>,
     private readonly credentials?: ReplicaCredentials,
   ) {}
 
@@ -70,9 +70,7 @@ export class OciImageProvider implements ImageProvider {
       this.digests.add(spec.image.digest);
       this.manifestOf.set(spec.image.digest, pulled.digest);
       if (this.gc && pulled.fetchedLayers.length > 0) void this.gc.collect('after-pull');
-      const snap = this.puller.snapshotter;
-      const active = (await snap.listActive()).some((a) => a.key === spec.replicaId);
-      const mount = active ? await snap.mounts(spec.replicaId) : await snap.prepare(spec.replicaId, pulled.chainIds);
+      const mount = await this.puller.prepareRootfs(spec.replicaId, pulled.chainIds);
       return {
         rootfs: { mounts: [{ type: mount.type, source: mount.source, options: mount.options }] },
         image: (pulled.config.config ?? {}) as ImageConfig,
@@ -85,7 +83,7 @@ export class OciImageProvider implements ImageProvider {
   }
 
   async release(replicaId: string): Promise<void> {
-    await this.puller.snapshotter.remove(replicaId);
+    await this.puller.releaseRootfs(replicaId);
     this.replicaImages.delete(replicaId);
   }
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,8 +28,6 @@ export interface BlobInfo {
 }
 
 export interface Ingest {
-  /** Where bytes go; a Writable with backpressure. */
-  readonly stream: WriteStream;
   /** Bytes seen so far. */
   readonly written: number;
   /** Feeds bytes through the hash and to the file (respecting backpressure). */
@@ -46,12 +44,42 @@ export interface IngestOptions {
   onBytes?: (done: number) => void;
 }
 
+/**
+ * What the puller and the garbage collector need from a content store (containerd's
+ * content.Store, reduced). ContentStore (files under a root) is the implementation; the
+ * behaviour every implementation must show is `describeBlobStoreConformance` in
+ * `@berth/oci/conformance`, run against ContentStore by test/integration/oci/conformance.test.ts.
+ */
+export interface BlobStore {
+  /** Creates what the store needs; idempotent. */
+  init(): Promise<void>;
+  /** Drops ingests a crashed process left (at start-up, before any write). */
+  cleanIngests(): Promise<void>;
+  /** The committed blob `digest`, or undefined. */
+  info(digest: string): Promise<BlobInfo | undefined>;
+  has(digest: string): Promise<boolean>;
+  /** Every committed blob. */
+  list(): Promise<BlobInfo[]>;
+  /** The bytes of a committed blob. */
+  readStream(digest: string): Readable;
+  /**
+   * A write that becomes the blob `digest` on commit, only if the bytes hash to it (and have
+   * `expectedSize`). Invisible to info/has/list until then; abort leaves nothing.
+   */
+  openIngest(digest: string, opts?: IngestOptions): Promise<Ingest>;
+  /** Stores `digest` from `open()` unless present; concurrent calls for one digest share one fetch. */
+  ingest(digest: string, open: () => Promise<Readable>, opts?: IngestOptions): Promise<BlobInfo>;
+  putBytes(digest: string, bytes: Buffer): Promise<BlobInfo>;
+  /** Removes a blob; no error if it is not there. */
+  delete(digest: string): Promise<void>;
+}
+
 export function digestHex(digest: string): string {
   if (!isValidDigest(digest) || !digest.startsWith('sha256:')) throw new Error(`unsupported digest '${digest}'`);
   return digest.slice('sha256:'.length);
 }
 
-export class ContentStore {
+export class ContentStore implements BlobStore {
   private readonly inflight = new Map<string, Promise<BlobInfo>>();
   readonly blobsDir: string;
   readonly ingestDir: string;
@@ -130,7 +158,6 @@ export class ContentStore {
         stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
       });
     return {
-      stream,
       get written() {
         return written;
       },

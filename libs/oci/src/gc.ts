@@ -1,6 +1,6 @@
-import type { BlobInfo, ContentStore } from './content-store';
+import type { BlobInfo, BlobStore } from './content-store';
 import type { ImageRecord, ImageRecordStore } from './image-store';
-import type { ActiveInfo, OverlaySnapshotter, SnapshotInfo } from './snapshotter';
+import type { ActiveInfo, SnapshotInfo, Snapshotter } from './snapshotter';
 
 /**
  * Garbage collection of the image store, in two halves: `planGc` is pure (state in, plan out);
@@ -81,8 +81,8 @@ export function planGc(state: GcState, policy: GcPolicy): GcPlan {
 }
 
 export interface GcDeps {
-  content: ContentStore;
-  snapshotter: OverlaySnapshotter;
+  content: BlobStore;
+  snapshotter: Snapshotter;
   images: ImageRecordStore;
 }
 

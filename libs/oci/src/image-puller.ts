@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ContentStore, type Ingest } from './content-store';
+import { ContentStore, type BlobStore, type Ingest } from './content-store';
 import { executeGc, gatherGcState, missingLayerBytes, planGc, type GcPlan, type GcPolicy, type GcState } from './gc';
 import { ImageRecordStore, type ImageRecord } from './image-store';
 import { LayerUnpacker, type UnpackWarning } from './layer-unpacker';
@@ -14,7 +14,7 @@ import {
   type Platform,
   type RegistryClientOptions,
 } from './registry-client';
-import { chainIds as computeChainIds, OverlaySnapshotter } from './snapshotter';
+import { chainIds as computeChainIds, OverlaySnapshotter, type OverlayMount, type Snapshotter } from './snapshotter';
 
 /**
  * Pulls an image into the local store and leaves one committed snapshot per layer:
@@ -86,6 +86,10 @@ export interface PullResult {
 
 export interface ImagePullerOptions {
   root: string;
+  /** Where blobs go (default: a ContentStore under `root`). */
+  content?: BlobStore;
+  /** Where layers are unpacked (default: an OverlaySnapshotter under `root`). */
+  snapshotter?: Snapshotter;
   client?: RegistryClient;
   clientOptions?: RegistryClientOptions;
   /** Layers downloaded/unpacked at once per image (default 3). */
@@ -137,8 +141,10 @@ interface LayerOutcome {
 }
 
 export class ImagePuller {
-  readonly content: ContentStore;
-  readonly snapshotter: OverlaySnapshotter;
+  /** The store's root directory (what a disk-usage reading measures). */
+  readonly root: string;
+  readonly content: BlobStore;
+  readonly snapshotter: Snapshotter;
   readonly images: ImageRecordStore;
   readonly client: RegistryClient;
   private readonly ownsClient: boolean;
@@ -167,8 +173,9 @@ export class ImagePuller {
       sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
       ...options,
     };
-    this.content = new ContentStore(options.root);
-    this.snapshotter = new OverlaySnapshotter(options.root);
+    this.root = options.root;
+    this.content = options.content ?? new ContentStore(options.root);
+    this.snapshotter = options.snapshotter ?? new OverlaySnapshotter(options.root);
     this.images = new ImageRecordStore(options.root);
     this.ownsClient = !options.client;
     this.client = options.client ?? new RegistryClient(options.clientOptions);
@@ -332,6 +339,28 @@ export class ImagePuller {
         await this.opts.sleep(this.opts.layerRetryDelayMs * 2 ** attempt);
       }
     }
+  }
+
+  /**
+   * The writable root filesystem `key` (a replica) over the layers `chainIds` (base first, from
+   * a pull), as a mount to perform. Idempotent: a second call for the same key (an agent that
+   * restarted) returns the existing view, with its writes, instead of failing.
+   */
+  async prepareRootfs(key: string, chainIds: string[]): Promise<OverlayMount> {
+    await this.init();
+    const active = (await this.snapshotter.listActive()).some((a) => a.key === key);
+    return active ? this.snapshotter.mounts(key) : this.snapshotter.prepare(key, chainIds);
+  }
+
+  /** Drops the writable root filesystem `key` (unmounted first by the caller). No error if absent. */
+  async releaseRootfs(key: string): Promise<void> {
+    await this.snapshotter.remove(key);
+  }
+
+  /** What image GC plans from: image records, blobs, snapshots and active views. */
+  async gcState(): Promise<GcState> {
+    await this.init();
+    return gatherGcState({ content: this.content, snapshotter: this.snapshotter, images: this.images });
   }
 
   /**

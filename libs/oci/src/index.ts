@@ -1,3 +1,4 @@
+export * from './process';
 export * from './reference';
 export * from './errors';
 export * from './media-types';

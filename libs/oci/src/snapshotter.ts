@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex } from './content-store';
+import { execOk } from './process';
 
 /**
  * Overlay snapshotter (containerd's snapshots.Snapshotter, reduced to what Berth runs).
@@ -70,9 +70,41 @@ export function chainIds(diffIds: string[]): string[] {
   return out;
 }
 
+/**
+ * What the puller, the agent and the garbage collector need from a snapshotter (containerd's
+ * snapshots.Snapshotter, reduced to committed layers and active writable views).
+ * OverlaySnapshotter is the implementation; the behaviour every implementation must show is
+ * `describeSnapshotterConformance` in `@berth/oci/conformance`, run against OverlaySnapshotter by
+ * test/integration/oci/conformance.test.ts.
+ */
+export interface Snapshotter {
+  /** Creates what the snapshotter needs; idempotent. */
+  init(): Promise<void>;
+  /** Drops half-unpacked layers a crashed process left (at start-up). */
+  cleanStaging(): Promise<void>;
+  /** A committed snapshot, or undefined. */
+  stat(chainId: string): Promise<SnapshotInfo | undefined>;
+  list(): Promise<SnapshotInfo[]>;
+  /** An empty directory to unpack one layer into; invisible to stat/list until committed. */
+  stage(chainId: string): Promise<Staging>;
+  /** The read-only directory of a committed snapshot (what a mount's lower dirs name). */
+  fsPath(chainId: string): string;
+  /** Removes a committed snapshot; no error if it is not there. */
+  removeSnapshot(chainId: string): Promise<void>;
+  /** Creates the writable view `key` over committed snapshots (base first); fails if `key` exists. */
+  prepare(key: string, chainIdsBaseFirst: string[]): Promise<OverlayMount>;
+  /** The mount of an existing view. */
+  mounts(key: string): Promise<OverlayMount>;
+  listActive(): Promise<ActiveInfo[]>;
+  /** Drops the view `key` (its writable layer); no error if it is not there. */
+  remove(key: string): Promise<void>;
+  /** Bytes of committed snapshots. */
+  usage(): Promise<number>;
+}
+
 const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-export class OverlaySnapshotter {
+export class OverlaySnapshotter implements Snapshotter {
   readonly snapshotsDir: string;
   readonly activeDir: string;
   private readonly stagingDir: string;
@@ -231,21 +263,11 @@ export class OverlaySnapshotter {
   }
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim()}`))));
-  });
-}
-
 /** Performs the overlay mount described by `m` at `target` (which must exist). Needs root. */
 export async function mountOverlay(m: OverlayMount, target: string): Promise<void> {
-  await run('mount', ['-t', 'overlay', m.source, '-o', m.options.join(','), target]);
+  await execOk('mount', ['-t', 'overlay', m.source, '-o', m.options.join(','), target]);
 }
 
 export async function unmountOverlay(target: string): Promise<void> {
-  await run('umount', [target]);
+  await execOk('umount', [target]);
 }

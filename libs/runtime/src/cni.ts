@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { execFile, execOk } from './exec';
+import { execFile, execOk } from '@berth/oci';
 
 export interface CniOptions {
   /** Directory holding the plugin binaries (CNI_PATH). */

@@ -36,7 +36,7 @@ import {
   StartError,
   StopOptions,
 } from './container-runtime';
-import { execFile } from './exec';
+import { execFile } from '@berth/oci';
 import { buildOciSpec, resolveUser } from './oci-spec';
 import { classifyStartFailure, describeStartFailure } from './start-failure';
 

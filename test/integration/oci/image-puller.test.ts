@@ -265,6 +265,24 @@ describe('ImagePuller against the local registry', () => {
     expect(existsSync(join(root, 'active', 'replica-1'))).toBe(false);
   });
 
+  it('prepares a replica root filesystem once: a second prepareRootfs (an agent restart) returns the same view with its writes', async () => {
+    const root = join(tmp, 'rootfs-api');
+    const p = puller(root);
+    const r = await p.pull(`${REGISTRY}/${repo}:layered`);
+    const m = await p.prepareRootfs('replica-2', r.chainIds);
+    expect(m.lowerdirs).toEqual([...r.layers].reverse());
+    writeFileSync(join(m.upperdir, 'written'), 'kept across restarts');
+    const restarted = puller(root);
+    const again = await restarted.prepareRootfs('replica-2', r.chainIds);
+    expect(again).toEqual(m);
+    expect(readFileSync(join(again.upperdir, 'written'), 'utf8')).toBe('kept across restarts');
+    expect((await restarted.gcState()).active.map((a) => a.key)).toEqual(['replica-2']);
+    await restarted.releaseRootfs('replica-2');
+    await restarted.releaseRootfs('replica-2'); // twice is fine
+    expect(existsSync(m.upperdir)).toBe(false);
+    expect((await restarted.gcState()).active).toEqual([]);
+  });
+
   it('collects garbage only above the threshold and keeps what is needed', async () => {
     const root = join(tmp, 'gc');
     const p = puller(root, { keepLayerBlobs: true });

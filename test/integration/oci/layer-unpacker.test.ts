@@ -3,6 +3,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { runInNewContext } from 'node:vm';
 import { ContentStore, DigestMismatchError, LayerRefusedError, LayerUnpacker, OverlaySnapshotter, type UnpackWarning } from '@berth/oci';
 import { layerFromTar, makeLayer, makeTar, sha256, type BuiltLayer, type TarEntry } from './helpers/image-builder';
 
@@ -351,6 +352,23 @@ function randomish(n: number): Buffer {
   }
   return b;
 }
+
+it('unpacks on both threads without turning on --expose-gc for the process', async () => {
+  // Memory is held by bounded buffers and a small worker heap, not by calling the GC: no V8
+  // flag may be set behind the agent's back (it would apply to every context created later).
+  const dir = mkdtempSync(join(tmpdir(), 'berth-oci-nogc-'));
+  try {
+    const layer = await makeLayer([{ name: 'blob.bin', content: randomish(6 * 1024 * 1024) }]);
+    const desc = { digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType };
+    for (const decodeThread of ['worker', 'main'] as const) {
+      const res = await new LayerUnpacker({ decodeThread }).unpack(Readable.from([layer.blob]), mkdtempSync(join(dir, `${decodeThread}-`)), desc);
+      expect(res.diffId).toBe(layer.diffId);
+    }
+    expect(runInNewContext('typeof gc')).toBe('undefined');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 it('decodes the same tree on the decode worker and on the calling thread (ring wraps, all compressions)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-oci-threads-'));

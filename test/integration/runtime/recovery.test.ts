@@ -70,11 +70,11 @@ function startAgent(mode: 'start' | 'adopt', spec: unknown) {
 
 beforeAll(() => {
   env = createTestEnv('rec', 14);
-  // Compile the runtime library for plain node (swc resolves the @berth/* aliases).
+  // Compile the runtime library (and what it imports: contracts, oci's process helper) for plain node (swc resolves the @berth/* aliases).
   // Under the repository, so the compiled libraries resolve their npm dependencies (zod) from node_modules.
   mkdirSync(join(ROOT, '.cache'), { recursive: true });
   build = mkdtempSync(join(ROOT, '.cache', 'rt-build-'));
-  execFileSync(join(ROOT, 'node_modules/.bin/swc'), ['libs/runtime/src', 'libs/contracts/src', '-d', build, '--config-file', '.swcrc'], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync(join(ROOT, 'node_modules/.bin/swc'), ['libs/runtime/src', 'libs/contracts/src', 'libs/oci/src', '-d', build, '--config-file', '.swcrc'], { cwd: ROOT, stdio: 'pipe' });
   writeFileSync(join(build, 'agent.js'), AGENT);
 });
 
