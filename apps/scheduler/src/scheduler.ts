@@ -5,16 +5,15 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { QueueName, type NodeEventsJob, type ReconcileJob } from '@berth/contracts';
 import type { PrismaService } from '@berth/db';
 import type { SchedulerConfig } from './config';
-import { NodeRepository, ReplicaRepository, SchedulerRepository } from './db';
+import { NodeRepository, ReplicaRepository, SchedulerRepository, createReconcilePool } from './db';
 import { ImageKeepPublisher } from './node-events/image-keep.publisher';
 import { LivenessMonitor } from './node-events/liveness.monitor';
 import { NodeEventsService } from './node-events/node-events.service';
 import { SchedulerQueues } from './queues';
 import { NodeCommandBatch } from './reconcile/node-command-batch';
-import { BatchStore, createBatchPool } from './reconcile/batch-store';
 import { NodeSnapshotCache } from './reconcile/node-snapshot.cache';
 import { ReconcileBatcher } from './reconcile/reconcile-batcher';
-import { ReconcileService } from './reconcile/reconcile.service';
+import { ReconcileService, type ReconcileObserver } from './reconcile/reconcile.service';
 import { RoutePublisher } from './routing/route-publisher';
 
 export type SchedulerSettings = Pick<
@@ -52,8 +51,10 @@ export interface RunningScheduler {
  */
 export function startScheduler(deps: {
   prisma: PrismaService;
-  /** Postgres for the batched reconcile reads/writes (a small pg pool of its own, next to Prisma's). */
+  /** Postgres for the reconcile's reads/writes (a small pg pool of its own, next to Prisma's). */
   databaseUrl: string;
+  /** Hooks on the reconcile's phases (bench/schedule); none in production. */
+  reconcileObserver?: ReconcileObserver;
   redis: Redis;
   connection: ConnectionOptions;
   settings: SchedulerSettings;
@@ -61,14 +62,14 @@ export function startScheduler(deps: {
   registry?: Registry;
 }): RunningScheduler {
   const { prisma, redis, connection, settings: s, log } = deps;
-  const schedulerRepo = new SchedulerRepository(prisma);
+  const reconcilePool = createReconcilePool(deps.databaseUrl);
+  reconcilePool.on('error', (err) => log.warn({ err: err.message }, 'idle reconcile pool connection failed'));
+  const schedulerRepo = new SchedulerRepository(prisma, reconcilePool);
   const nodeRepo = new NodeRepository(prisma);
   const replicaRepo = new ReplicaRepository(prisma);
   const queues = new SchedulerQueues(connection, s.BERTH_QUEUE_PREFIX);
   const routes = new RoutePublisher(schedulerRepo, redis, log.child({ part: 'routes' }), s.BERTH_ROUTES_FLUSH_MS);
   const commands = new NodeCommandBatch(connection, s.BERTH_QUEUE_PREFIX);
-  const batchPool = createBatchPool(deps.databaseUrl);
-  batchPool.on('error', (err) => log.warn({ err: err.message }, 'idle batch pool connection failed'));
   const snapshot = new NodeSnapshotCache(schedulerRepo, s.BERTH_NODE_SNAPSHOT_TTL_MS);
   const reconcile = new ReconcileService(schedulerRepo, snapshot, queues, routes, log.child({ part: 'reconcile' }), {
     rolloutDeadlineMs: s.BERTH_ROLLOUT_DEADLINE_MS,
@@ -77,7 +78,8 @@ export function startScheduler(deps: {
     stopGraceMs: s.BERTH_STOP_GRACE_MS,
     placementSample: s.BERTH_PLACEMENT_SAMPLE ?? 64,
     commands,
-  }, new BatchStore(batchPool));
+    observer: deps.reconcileObserver,
+  });
   const batcher = new ReconcileBatcher(
     (items) => reconcile.reconcileBatch(items),
     (id, cause) => reconcile.reconcile(id, cause),
@@ -179,7 +181,7 @@ export function startScheduler(deps: {
       await routes.close();
       await queues.close();
       await commands.close();
-      await batchPool.end().catch(() => undefined);
+      await schedulerRepo.close().catch(() => undefined);
       await Promise.all(own.map((c) => c.quit().catch(() => undefined)));
     },
   };

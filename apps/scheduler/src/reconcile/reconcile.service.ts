@@ -1,13 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isEmptyPlan, plan, type NodeView, type Plan, type Resources } from '@berth/scheduling';
-import { StalePlanError, type NodeWithAllocation, type PlanWrite, type SchedulerRepository, type ServiceState } from '../db';
-import type { BatchStore } from './batch-store';
+import { StalePlanError, type PlanWrite, type SchedulerRepository, type ServiceState } from '../db';
 import type { SchedulerQueues } from '../queues';
 import type { RoutePublisher } from '../routing/route-publisher';
 import type { NodeCommandBatch, ReplicaCommand } from './node-command-batch';
-import type { NodeSnapshotCache } from './node-snapshot.cache';
+import type { FleetSnapshot, NodeSnapshotCache } from './node-snapshot.cache';
 import { replicaSpec, revisionConfig, toNodeView, toReplicaView, toRevisionView, toServiceView } from './replica-spec';
+
+/** The database port of the reconcile: one read and one guarded write for any number of services. */
+export type ReconcileStore = Pick<SchedulerRepository, 'loadServiceStates' | 'commitPlans'>;
+
+export type ReconcilePhase = 'load' | 'nodes' | 'plan' | 'commit' | 'send' | 'enqueue';
+
+/** Optional hooks for metrics and benchmarks; the reconcile does not depend on them. */
+export interface ReconcileObserver {
+  /** Wall time of one phase of one batch (`plan`: of one service). */
+  phase?(phase: ReconcilePhase, ms: number): void;
+  /** A plan (of a batch, or of one service) went stale and is re-planned. */
+  conflict?(): void;
+  /** One service reconciled (written, or nothing to write). */
+  reconciled?(serviceId: string, outcome: ReconcileOutcome): void;
+}
 
 export interface ReconcileOptions {
   rolloutDeadlineMs: number;
@@ -24,6 +38,7 @@ export interface ReconcileOptions {
   startedAt?: number;
   /** Sends a plan's commands in one batch; without it each goes through `SchedulerQueues.sendToNode`. */
   commands?: Pick<NodeCommandBatch, 'send'>;
+  observer?: ReconcileObserver;
 }
 
 export interface ReconcileOutcome {
@@ -31,121 +46,74 @@ export interface ReconcileOutcome {
   plan: Plan | null;
 }
 
+export interface ReconcileItem {
+  serviceId: string;
+  cause: string;
+}
+
 /**
- * One reconcile of one service (sample-controller style): read desired + actual state, compute the
- * plan with the pure `plan()`, write it in one guarded transaction (retrying on a stale read), then
- * send start/stop commands to the nodes. Commands go out after the commit; a crash in between is
- * healed by re-sending commands for replicas that stayed SCHEDULED/STOPPING too long.
+ * Reconciles services (sample-controller style), a batch at a time; one service is a batch of one.
+ * Read desired + actual state of the batch, compute each plan with the pure `plan()` (each seeing
+ * the placements of the previous ones), write them all in one guarded transaction, then send the
+ * start/stop commands to the nodes in one go. If any guard misses, nothing of the batch is written
+ * and each of its services is re-planned on its own (retried up to `maxConflicts` times on stale
+ * reads). Commands go out after the commit; a crash in between is healed by re-sending commands
+ * for replicas that stayed SCHEDULED/STOPPING too long.
  */
 export class ReconcileService {
   constructor(
-    private readonly repo: SchedulerRepository,
-    private readonly nodes: NodeSnapshotCache,
-    private readonly queues: SchedulerQueues,
-    private readonly routes: RoutePublisher,
+    private readonly store: ReconcileStore,
+    private readonly nodes: Pick<NodeSnapshotCache, 'snapshot' | 'inFlightByNode' | 'invalidate' | 'reserve' | 'allocate'>,
+    private readonly queues: Pick<SchedulerQueues, 'enqueueReconcile' | 'sendToNode'>,
+    private readonly routes: Pick<RoutePublisher, 'markDirty'>,
     private readonly log: Logger,
     private readonly opts: ReconcileOptions,
-    /** Batched reads/writes for `reconcileBatch`; without it batches run service by service. */
-    private readonly batch?: BatchStore,
   ) {
     this.startedAt = opts.startedAt ?? this.now();
   }
 
   private readonly startedAt: number;
 
-  /** Cumulative wall time per reconcile phase (ms) and counts; read by bench/schedule to find where time goes. */
-  readonly phaseMs: Record<'load' | 'nodes' | 'plan' | 'commit' | 'send' | 'enqueue', number> = { load: 0, nodes: 0, plan: 0, commit: 0, send: 0, enqueue: 0 };
-  readonly counts = { reconciles: 0, conflicts: 0 };
-
-  private async timed<T>(phase: keyof ReconcileService['phaseMs'], f: () => Promise<T>): Promise<T> {
+  private async timed<T>(phase: ReconcilePhase, f: () => Promise<T>): Promise<T> {
+    const observe = this.opts.observer?.phase;
+    if (!observe) return f();
     const t = performance.now();
     try {
       return await f();
     } finally {
-      this.phaseMs[phase] += performance.now() - t;
+      observe.call(this.opts.observer, phase, performance.now() - t);
     }
-  }
-
-  /** Node views by row: labels/images are parsed once per snapshot load, not per reconcile (1000s of nodes). */
-  private readonly views = new WeakMap<NodeWithAllocation, NodeView>();
-
-  private nodeView(n: NodeWithAllocation): NodeView {
-    const v = this.views.get(n);
-    if (v && v.allocated === n.allocated) return v;
-    const next = v ? { ...v, allocated: n.allocated } : toNodeView(n);
-    this.views.set(n, next);
-    return next;
   }
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
   }
 
+  /** Reconciles one service: a batch of one. */
   async reconcile(serviceId: string, cause: string): Promise<ReconcileOutcome> {
-    const maxConflicts = this.opts.maxConflicts ?? 8;
-    for (let conflicts = 0; ; conflicts++) {
-      const state = await this.timed('load', () => this.repo.loadServiceState(serviceId));
-      if (!state) {
-        this.routes.markDirty(serviceId);
-        return { conflicts, plan: null };
-      }
-      const nodeRows = await this.timed('nodes', () => this.nodes.get());
-      const now = this.now();
-      const planned = this.planFor(state, nodeRows, now);
-      const { p } = planned;
-      if (planned.write) {
-        const release = this.nodes.reserve(planned.targets, planned.res);
-        try {
-          await this.timed('commit', () => this.repo.commitPlan(planned.write!));
-          for (const id of planned.targets) this.nodes.allocate(id, planned.res);
-        } catch (e) {
-          if (e instanceof StalePlanError && conflicts < maxConflicts) {
-            this.log.debug({ serviceId, err: e.message }, 'plan went stale; re-planning');
-            this.nodes.invalidate();
-            this.counts.conflicts++;
-            continue;
-          }
-          throw e;
-        } finally {
-          release();
-        }
-        await this.timed('send', () => this.sendCommands(this.commandsFor(p, state)));
-        this.logPlan(p, cause);
-      }
-      await this.timed('enqueue', () => this.afterCommit(p, state, now));
-      this.counts.reconciles++;
-      this.routes.markDirty(serviceId, activates(p));
-      return { conflicts, plan: p };
-    }
+    return (await this.reconcileBatch([{ serviceId, cause }])).get(serviceId)!;
   }
 
-  /**
-   * Reconciles several services with one read, one transaction and one command send (the same
-   * plans and guards as `reconcile`, a fixed number of round trips per batch instead of per
-   * service). Plans are computed one after another, each seeing the placements of the previous
-   * ones. If any guard misses, nothing of the batch is written and every service of it goes
-   * through `reconcile` on its own (which re-reads and retries).
-   */
-  async reconcileBatch(items: readonly { serviceId: string; cause: string }[]): Promise<Map<string, ReconcileOutcome>> {
+  /** Reconciles several services with one read, one transaction and one command send; an outcome per service. */
+  async reconcileBatch(items: readonly ReconcileItem[]): Promise<Map<string, ReconcileOutcome>> {
     const out = new Map<string, ReconcileOutcome>();
-    if (!this.batch || items.length === 1) {
-      for (const it of items) out.set(it.serviceId, await this.reconcile(it.serviceId, it.cause));
-      return out;
-    }
-    const batch = this.batch;
-    const states = await this.timed('load', () => batch.loadServiceStates(items.map((i) => i.serviceId)));
-    const base = await this.timed('nodes', () => this.nodes.base());
-    const fleet = this.batchViews(base);
+    await this.run(items, 0, out);
+    return out;
+  }
+
+  private async run(items: readonly ReconcileItem[], conflicts: number, out: Map<string, ReconcileOutcome>): Promise<void> {
+    const states = await this.timed('load', () => this.store.loadServiceStates(items.map((i) => i.serviceId)));
+    const fleet = this.fleetViews(await this.timed('nodes', () => this.nodes.snapshot()));
     const now = this.now();
-    const planned: { item: (typeof items)[number]; state: ServiceState; p: Plan; write: PlanWrite | null }[] = [];
+    const planned: { item: ReconcileItem; state: ServiceState; p: Plan; write: PlanWrite | null }[] = [];
     const releases: (() => void)[] = [];
-    const allocations: { targets: string[]; res: Resources }[] = [];
+    const allocations: { nodeIds: string[]; res: Resources }[] = [];
     try {
       for (const item of items) {
         const state = states.get(item.serviceId);
         if (!state) {
           this.routes.markDirty(item.serviceId);
-          out.set(item.serviceId, { conflicts: 0, plan: null });
+          out.set(item.serviceId, { conflicts, plan: null });
           continue;
         }
         const x = this.planFor(state, fleet, now);
@@ -153,23 +121,25 @@ export class ReconcileService {
         if (x.targets.length > 0) {
           // Later plans of the batch (and concurrent reconciles) see these placements.
           releases.push(this.nodes.reserve(x.targets, x.res));
-          allocations.push({ targets: x.targets, res: x.res });
+          allocations.push({ nodeIds: x.targets, res: x.res });
           for (const id of x.targets) fleet.add(id, x.res);
         }
       }
       const writes = planned.flatMap((x) => (x.write ? [x.write] : []));
       try {
-        await this.timed('commit', () => batch.commitPlans(writes));
+        if (writes.length > 0) await this.timed('commit', () => this.store.commitPlans(writes));
       } catch (e) {
-        if (!(e instanceof StalePlanError)) throw e;
-        this.log.debug({ services: writes.length, err: e.message }, 'batch went stale; reconciling its services one by one');
+        const maxConflicts = this.opts.maxConflicts ?? 8;
+        if (!(e instanceof StalePlanError) || (items.length === 1 && conflicts >= maxConflicts)) throw e;
+        this.log.debug({ services: writes.length, err: e.message }, items.length === 1 ? 'plan went stale; re-planning' : 'batch went stale; re-planning its services one by one');
         this.nodes.invalidate();
-        this.counts.conflicts++;
+        this.opts.observer?.conflict?.();
         for (const r of releases.splice(0)) r();
-        for (const x of planned) out.set(x.item.serviceId, await this.reconcile(x.item.serviceId, x.item.cause));
-        return out;
+        if (items.length === 1) return await this.run(items, conflicts + 1, out);
+        for (const x of planned) await this.run([x.item], 0, out);
+        return;
       }
-      for (const a of allocations) for (const id of a.targets) this.nodes.allocate(id, a.res);
+      if (allocations.length > 0) this.nodes.allocate(allocations);
     } finally {
       for (const r of releases) r();
     }
@@ -177,31 +147,32 @@ export class ReconcileService {
     await this.timed('enqueue', () => Promise.all(planned.map((x) => this.afterCommit(x.p, x.state, now))));
     for (const x of planned) {
       if (x.write) this.logPlan(x.p, x.item.cause);
-      this.counts.reconciles++;
+      const outcome = { conflicts, plan: x.p };
       this.routes.markDirty(x.item.serviceId, activates(x.p));
-      out.set(x.item.serviceId, { conflicts: 0, plan: x.p });
+      out.set(x.item.serviceId, outcome);
+      this.opts.observer?.reconciled?.(x.item.serviceId, outcome);
     }
-    return out;
   }
 
   /**
-   * Node views for one batch: built once per loaded snapshot (labels/images parsed once), refreshed
-   * only where an allocation changed, plus plans in flight; `add` accounts the batch's own placements.
+   * Node views of a snapshot: built once per load (labels/images parsed once), refreshed only for
+   * the rows a committed placement replaced, plus plans in flight; `add` accounts the batch's own placements.
    */
-  private viewCache: { rows: NodeWithAllocation[]; alloc: NodeWithAllocation['allocated'][]; views: NodeView[]; index: Map<string, number>; byId: Map<string, NodeView> } | null = null;
+  private viewCache: { loadId: number; rows: FleetSnapshot['nodes']; views: NodeView[]; index: Map<string, number>; byId: Map<string, NodeView> } | null = null;
 
-  private batchViews(rows: NodeWithAllocation[]) {
+  private fleetViews(snap: FleetSnapshot) {
     let c = this.viewCache;
-    if (!c || c.rows !== rows) {
+    const rows = snap.nodes;
+    if (!c || c.loadId !== snap.loadId) {
       const views = rows.map(toNodeView);
-      c = { rows, alloc: rows.map((r) => r.allocated), views, index: new Map(rows.map((r, i) => [r.id, i])), byId: new Map(views.map((v) => [v.id, v])) };
+      c = { loadId: snap.loadId, rows, views, index: new Map(rows.map((r, i) => [r.id, i])), byId: new Map(views.map((v) => [v.id, v])) };
       this.viewCache = c;
-    } else {
-      for (let i = 0; i < rows.length; i++) {
-        if (rows[i]!.allocated === c.alloc[i]) continue;
-        c.alloc[i] = rows[i]!.allocated;
-        c.views[i] = { ...c.views[i]!, allocated: rows[i]!.allocated };
-      }
+    } else if (c.rows !== rows) {
+      // Same load, newer copy: only rows whose allocation was accounted are new objects.
+      const views = c.views.slice();
+      for (let i = 0; i < rows.length; i++) if (rows[i] !== c.rows[i]) views[i] = { ...views[i]!, allocated: rows[i]!.allocated };
+      c = { ...c, rows, views };
+      this.viewCache = c;
     }
     const cache = c;
     const views = cache.views.slice();
@@ -215,9 +186,9 @@ export class ReconcileService {
     return { views, byId: cache.byId as ReadonlyMap<string, NodeView>, add };
   }
 
-  /** The pure plan for one service on a node snapshot, and what writing it takes. */
-  private planFor(state: ServiceState, fleet: readonly NodeWithAllocation[] | { views: NodeView[]; byId: ReadonlyMap<string, NodeView> }, now: number) {
-    const nodeViews = 'views' in fleet ? fleet.views : fleet.map((n) => this.nodeView(n));
+  /** The pure plan for one service on the fleet's views, and what writing it takes. */
+  private planFor(state: ServiceState, fleet: { views: NodeView[]; byId: ReadonlyMap<string, NodeView> }, now: number) {
+    const nodeViews = fleet.views;
     const target = state.revisions.find((r) => r.id === state.service.activeRevisionId);
     const tPlan = performance.now();
     const p = plan(
@@ -226,7 +197,7 @@ export class ReconcileService {
         revisions: state.revisions.map(toRevisionView),
         replicas: state.replicas.map(toReplicaView),
         nodes: nodeViews,
-        nodeIndex: 'views' in fleet ? fleet.byId : undefined,
+        nodeIndex: fleet.byId,
       },
       {
         now,
@@ -237,7 +208,7 @@ export class ReconcileService {
         sampling: { limit: this.opts.placementSample ?? 0, offset: Math.floor((this.opts.random ?? Math.random)() * nodeViews.length) },
       },
     );
-    this.phaseMs.plan += performance.now() - tPlan;
+    this.opts.observer?.phase?.('plan', performance.now() - tPlan);
     if (isEmptyPlan(p)) return { p, write: null, targets: [] as string[], res: { cpuMillis: 0, memoryMiB: 0, pids: 0 } };
     const write = this.toWrite(p, state, now);
     const res = toServiceView(state.service, target).resources;

@@ -8,8 +8,9 @@ import {
   type ReplicaState,
   type RevisionStatus,
 } from '@berth/contracts';
+import { Pool, types as pgTypes, type PoolClient } from 'pg';
 import { PrismaService } from '../prisma.service';
-import type { EventLevel, Node, Prisma, Replica, Revision, Service } from '../generated/prisma/client';
+import type { EventLevel, Node, Replica, Revision, Service } from '../generated/prisma/client';
 
 /** The plan was built on state that changed before it could be written; re-read and plan again. */
 export class StalePlanError extends Error {
@@ -58,38 +59,271 @@ export interface PlanWrite {
   events: PlanEventWrite[];
 }
 
+type ServiceRow = ServiceState['service'];
+type ReplicaRow = ServiceState['replicas'][number];
+
 const LIVE_STATES = (Object.keys(REPLICA_TRANSITIONS) as ReplicaState[]).filter((s) => !REPLICA_TERMINAL.includes(s));
+const SOURCES = {
+  SCHEDULED: sourcesOf(REPLICA_TRANSITIONS, 'SCHEDULED'),
+  STOPPING: sourcesOf(REPLICA_TRANSITIONS, 'STOPPING'),
+  STOPPED: sourcesOf(REPLICA_TRANSITIONS, 'STOPPED'),
+  LOST: sourcesOf(REPLICA_TRANSITIONS, 'LOST'),
+} as const;
 
-/** Reads and writes the scheduler's view of a service (desired + actual state) in Postgres. */
+/** `sql\`... ${v} ...\`` → a parameterised query ($1, $2, ...) for node-postgres. */
+function sql(strings: TemplateStringsArray, ...values: unknown[]): { text: string; values: unknown[] } {
+  let text = strings[0]!;
+  for (let i = 0; i < values.length; i++) text += `$${i + 1}${strings[i + 1]}`;
+  return { text, values };
+}
+
+const TIMESTAMP_OID = 1114;
+
+/**
+ * A pg pool that reads rows the way Prisma does: `timestamp(3)` columns (no zone) hold UTC, so they
+ * are parsed as UTC whatever the process's time zone (pg's default would take them as local time).
+ * Write times are sent as ISO strings for the same reason.
+ */
+export function createReconcilePool(connectionString: string, max = 6): Pool {
+  return new Pool({
+    connectionString,
+    max,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === TIMESTAMP_OID && format !== 'binary'
+          ? (v: string) => new Date(`${v.replace(' ', 'T')}Z`)
+          : pgTypes.getTypeParser(oid, format as 'text')) as typeof pgTypes.getTypeParser,
+    },
+  });
+}
+
+/**
+ * Reads and writes the scheduler's view of services (desired + actual state) in Postgres: the one
+ * implementation of the reconcile's reads and guarded writes. A reconcile of one service is a batch
+ * of one. The hot path (`loadServiceStates`, `commitPlans`) is typed raw SQL on a small pg pool of
+ * its own, a fixed number of statements per batch whatever its size (Prisma's query machinery was
+ * the scheduler's largest CPU cost); the rest goes through Prisma.
+ */
 export class SchedulerRepository {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    /** From `createReconcilePool`; ended by `close`. */
+    private readonly pool: Pool,
+  ) {}
 
-  /** The service, the revisions that matter (active, rolling, pending, or holding live replicas) and its live replicas. */
+  private async rows<T>(c: Pool | PoolClient, q: { text: string; values: unknown[] }): Promise<T[]> {
+    return (await c.query(q)).rows as T[];
+  }
+
+  /** Ends the reconcile pool. */
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** One service's state (a batch of one); null when the service is gone. */
   async loadServiceState(serviceId: string): Promise<ServiceState | null> {
-    const db = this.prisma.client;
-    // Service and replicas in parallel (two pool connections): the plan is guarded by generations anyway.
-    const [service, replicas] = await Promise.all([
-      db.service.findUnique({ where: { id: serviceId }, include: { project: { select: { slug: true } } } }),
-      // Raw: this runs on every reconcile and Prisma's compilation of the relation filter was a large
-      // share of the scheduler's CPU. Same rows and order as the model query it replaced.
-      db.$queryRaw<Replica[]>`
+    return (await this.loadServiceStates([serviceId])).get(serviceId) ?? null;
+  }
+
+  /**
+   * Per service id: the service, the revisions that matter (active, rolling, pending, or holding
+   * live replicas) and its live replicas (absent = service gone). Three statements for any number
+   * of services; rows as Prisma's model reads give them.
+   */
+  async loadServiceStates(serviceIds: readonly string[]): Promise<Map<string, ServiceState>> {
+    const db = this.pool;
+    const ids = [...serviceIds];
+    const [services, replicas] = await Promise.all([
+      this.rows<ServiceRow & { __slug: string }>(db, sql`
+        SELECT s.*, p.slug AS "__slug" FROM "Service" s JOIN "Project" p ON p.id = s."projectId"
+        WHERE s.id = ANY(${ids}::uuid[])`),
+      this.rows<ReplicaRow>(db, sql`
         SELECT r.* FROM "Replica" r
-        WHERE r."serviceId" = ${serviceId}::uuid
+        WHERE r."serviceId" = ANY(${ids}::uuid[])
           AND (r.state::text = ANY(${LIVE_STATES}::text[])
                OR (r.state = 'FAILED' AND EXISTS (SELECT 1 FROM "Revision" v WHERE v.id = r."revisionId" AND v.status = 'ROLLING_OUT'))
                -- replicas of the active revision that their restart policy left stopped keep their slot
                OR (r."completedAt" IS NOT NULL AND EXISTS (SELECT 1 FROM "Service" cs WHERE cs.id = r."serviceId" AND cs."activeRevisionId" = r."revisionId")))
-        ORDER BY r."createdAt" ASC, r.id ASC`,
+        ORDER BY r."createdAt" ASC, r.id ASC`),
     ]);
-    if (!service) return null;
+    const out = new Map<string, ServiceState>();
+    if (services.length === 0) return out;
     const revisionIds = new Set(replicas.map((r) => r.revisionId));
-    if (service.activeRevisionId) revisionIds.add(service.activeRevisionId);
-    const revisions = await db.revision.findMany({
-      where: { serviceId, OR: [{ id: { in: [...revisionIds] } }, { status: { in: ['PENDING', 'ROLLING_OUT', 'ACTIVE'] } }] },
-      include: { imageVersion: { select: { image: { select: { registry: true, repository: true } } } } },
-      orderBy: { number: 'asc' },
-    });
-    return { service, revisions, replicas };
+    for (const s of services) if (s.activeRevisionId) revisionIds.add(s.activeRevisionId);
+    const revisions = await this.rows<RevisionRow & { __registry: string; __repository: string }>(db, sql`
+      SELECT v.*, i.registry AS "__registry", i.repository AS "__repository"
+      FROM "Revision" v JOIN "ImageVersion" iv ON iv.id = v."imageVersionId" JOIN "Image" i ON i.id = iv."imageId"
+      WHERE v."serviceId" = ANY(${services.map((s) => s.id)}::uuid[])
+        AND (v.id = ANY(${[...revisionIds]}::uuid[]) OR v.status IN ('PENDING', 'ROLLING_OUT', 'ACTIVE'))
+      ORDER BY v.number ASC`);
+    for (const row of services) {
+      const { __slug, ...service } = row;
+      out.set(service.id, { service: { ...service, project: { slug: __slug } }, revisions: [], replicas: [] });
+    }
+    for (const r of replicas) out.get(r.serviceId)?.replicas.push(r);
+    for (const row of revisions) {
+      const { __registry, __repository, ...rev } = row;
+      out.get(rev.serviceId)?.revisions.push({ ...rev, imageVersion: { image: { registry: __registry, repository: __repository } } });
+    }
+    return out;
+  }
+
+  /** Writes one plan (a batch of one). */
+  commitPlan(w: PlanWrite): Promise<void> {
+    return this.commitPlans([w]);
+  }
+
+  /**
+   * Writes every plan of the batch in one transaction, or nothing. Fails with StalePlanError when a
+   * service's generation moved, a replica or revision is no longer in the state/generation the plan
+   * saw, a receiving node is no longer READY, or it would be over capacity (another plan took the
+   * room meanwhile). Two plans touching the same nodes can still deadlock on foreign-key share
+   * locks; Postgres aborts one, which is just a stale plan: re-read and plan again.
+   */
+  async commitPlans(writes: readonly PlanWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await this.commitIn(client, writes);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch((err: Error) => (broken = err));
+      const code = (e as { code?: string }).code;
+      if (code === '40P01' || code === '40001' || /deadlock detected/.test(String((e as Error).message)))
+        throw new StalePlanError(`concurrent plan: ${(e as Error).message.slice(-80)}`);
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private async commitIn(tx: PoolClient, writes: readonly PlanWrite[]): Promise<void> {
+    // ISO text: stored as the UTC wall time by the ::timestamp casts below (as Prisma stores DateTime).
+    const now = writes[0]!.now.toISOString();
+    // 1. Generation guard of every service (then +1), in id order so two batches cannot deadlock here.
+    const guards = [...writes].sort((a, b) => (a.serviceId < b.serviceId ? -1 : 1));
+    const bumped = await this.rows<{ id: string }>(tx, sql`
+      UPDATE "Service" s SET generation = s.generation + 1, "updatedAt" = now()
+      FROM unnest(${guards.map((w) => w.serviceId)}::uuid[], ${guards.map((w) => w.expectedGeneration)}::int[]) AS u(id, g)
+      WHERE s.id = u.id AND s.generation = u.g
+      RETURNING s.id`);
+    if (bumped.length !== writes.length)
+      throw new StalePlanError(
+        writes.length === 1
+          ? `service ${writes[0]!.serviceId} changed (generation ${writes[0]!.expectedGeneration})`
+          : `${writes.length - bumped.length} service(s) of the batch changed`,
+      );
+
+    // 2. Revision transitions `where status = from` (one statement when no revision moves twice).
+    const revs = writes.flatMap((w) => w.revisions);
+    for (const r of revs) assertRevisionTransition(r.from, r.to);
+    const revisionRounds = new Set(revs.map((r) => r.id)).size === revs.length ? [revs] : revs.map((r) => [r]);
+    for (const round of revisionRounds) {
+      if (round.length === 0) continue;
+      const moved = await this.rows<{ id: string }>(tx, sql`
+        UPDATE "Revision" v SET status = u."to"::"RevisionStatus", "statusReason" = u.reason,
+          "rolloutStartedAt" = CASE WHEN u."to" = 'ROLLING_OUT' THEN ${now}::timestamp ELSE v."rolloutStartedAt" END,
+          "activatedAt" = CASE WHEN u."to" = 'ACTIVE' THEN ${now}::timestamp ELSE v."activatedAt" END
+        FROM unnest(${round.map((r) => r.id)}::uuid[], ${round.map((r) => r.from)}::text[], ${round.map((r) => r.to)}::text[], ${round.map((r) => r.reason)}::text[])
+          AS u(id, "from", "to", reason)
+        WHERE v.id = u.id AND v.status::text = u."from"
+        RETURNING v.id`);
+      if (moved.length !== round.length) throw new StalePlanError('a revision changed status meanwhile');
+    }
+    for (const w of writes) {
+      if (w.activeRevisionId === undefined) continue;
+      await tx.query(sql`UPDATE "Service" SET "activeRevisionId" = ${w.activeRevisionId}::uuid, "updatedAt" = now() WHERE id = ${w.serviceId}::uuid`);
+    }
+
+    // 3. New replicas of every service in one INSERT (born PENDING; placing is PENDING → SCHEDULED).
+    const creates = writes.flatMap((w) => w.creates.map((c) => ({ ...c, serviceId: w.serviceId })));
+    if (creates.length > 0) {
+      const c = creates;
+      await tx.query(sql`
+        INSERT INTO "Replica" (id, "serviceId", "revisionId", "nodeId", state, generation, "pendingReason", port, "createdAt", "updatedAt")
+        SELECT u.id, u.svc, u.rev, u.node, u.state::"ReplicaState", 1, u.reason, u.port, now(), now()
+        FROM unnest(
+          ${c.map((x) => x.id)}::uuid[], ${c.map((x) => x.serviceId)}::uuid[], ${c.map((x) => x.revisionId)}::uuid[], ${c.map((x) => x.nodeId)}::uuid[],
+          ${c.map((x) => (x.nodeId ? 'SCHEDULED' : 'PENDING'))}::text[], ${c.map((x) => x.pendingReason)}::text[], ${c.map((x) => x.port)}::int[]
+        ) AS u(id, svc, rev, node, state, reason, port)`);
+    }
+
+    // 4. Guarded replica transitions (place, stop, lost): `where id, generation = read, state in sourcesOf(to)`, generation + 1.
+    type Move = { id: string; generation: number; to: keyof typeof SOURCES; nodeId: string | null; reason: string | null; stoppedAt: boolean };
+    const moves: Move[] = writes.flatMap((w) => [
+      ...w.places.map((p): Move => ({ id: p.id, generation: p.generation, to: 'SCHEDULED', nodeId: p.nodeId, reason: null, stoppedAt: false })),
+      ...w.stops.map((s): Move => ({ id: s.id, generation: s.generation, to: s.to, nodeId: null, reason: s.reason, stoppedAt: s.to === 'STOPPED' })),
+      ...w.lost.map((l): Move => ({ id: l.id, generation: l.generation, to: 'LOST', nodeId: null, reason: l.reason, stoppedAt: true })),
+    ]);
+    if (moves.length > 0) {
+      const m = moves;
+      const moved = await this.rows<{ id: string }>(tx, sql`
+        UPDATE "Replica" r SET
+          state = u."to"::"ReplicaState",
+          generation = r.generation + 1,
+          "nodeId" = CASE WHEN u."to" = 'SCHEDULED' THEN u.node ELSE r."nodeId" END,
+          "pendingReason" = CASE WHEN u."to" = 'SCHEDULED' THEN NULL ELSE r."pendingReason" END,
+          "lastExitReason" = CASE WHEN u."to" = 'SCHEDULED' THEN r."lastExitReason" ELSE u.reason END,
+          "stoppedAt" = CASE WHEN u.stopped THEN ${now}::timestamp ELSE r."stoppedAt" END,
+          "updatedAt" = ${now}::timestamp
+        FROM unnest(${m.map((x) => x.id)}::uuid[], ${m.map((x) => x.generation)}::int[], ${m.map((x) => x.to)}::text[],
+                    ${m.map((x) => x.nodeId)}::uuid[], ${m.map((x) => x.reason)}::text[], ${m.map((x) => x.stoppedAt)}::bool[])
+          AS u(id, gen, "to", node, reason, stopped)
+        WHERE r.id = u.id AND r.generation = u.gen
+          AND ((u."to" = 'SCHEDULED' AND r.state::text = ANY(${SOURCES.SCHEDULED}::text[]))
+            OR (u."to" = 'STOPPING' AND r.state::text = ANY(${SOURCES.STOPPING}::text[]))
+            OR (u."to" = 'STOPPED' AND r.state::text = ANY(${SOURCES.STOPPED}::text[]))
+            OR (u."to" = 'LOST' AND r.state::text = ANY(${SOURCES.LOST}::text[])))
+        RETURNING r.id`);
+      if (moved.length !== moves.length) throw new StalePlanError(`${moves.length - moved.length} replica(s) moved since they were read`);
+    }
+    const pending = writes.flatMap((w) => w.pendingReasons);
+    if (pending.length > 0) {
+      await tx.query(sql`
+        UPDATE "Replica" r SET "pendingReason" = u.reason, "updatedAt" = ${now}::timestamp
+        FROM unnest(${pending.map((p) => p.id)}::uuid[], ${pending.map((p) => p.generation)}::int[], ${pending.map((p) => p.reason)}::text[]) AS u(id, gen, reason)
+        WHERE r.id = u.id AND r.generation = u.gen AND r.state = 'PENDING'`);
+    }
+
+    // 5. Events of every plan in one INSERT.
+    const events = writes.flatMap((w) => w.events.map((e) => ({ ...e, projectId: w.projectId, serviceId: w.serviceId })));
+    if (events.length > 0) {
+      const e = events;
+      await tx.query(sql`
+        INSERT INTO "Event" ("projectId", "serviceId", "revisionId", "replicaId", "nodeId", type, level, message, data, actor)
+        SELECT u.proj, u.svc, u.rev, u.rep, u.node, u.type, u.level::"EventLevel", u.message, u.data, 'system'
+        FROM unnest(
+          ${e.map((x) => x.projectId)}::uuid[], ${e.map((x) => x.serviceId)}::uuid[],
+          ${e.map((x) => x.revisionId ?? null)}::uuid[], ${e.map((x) => x.replicaId ?? null)}::uuid[], ${e.map((x) => x.nodeId ?? null)}::uuid[],
+          ${e.map((x) => x.type)}::text[], ${e.map((x) => x.level)}::text[], ${e.map((x) => x.message)}::text[],
+          ${e.map((x) => JSON.stringify(x.data ?? {}))}::jsonb[]
+        ) AS u(proj, svc, rev, rep, node, type, level, message, data)`);
+    }
+
+    // 6. Lock the receiving nodes (in id order, so concurrent plans queue instead of deadlocking) only now,
+    // right before the capacity check and the commit: the lock is held for two statements, not the
+    // whole transaction. Inserting/updating replicas only takes FOR KEY SHARE on the node rows, which
+    // does not conflict with FOR NO KEY UPDATE; a plan that waited here re-checks with the other
+    // plan's committed rows visible (READ COMMITTED takes a fresh snapshot per statement).
+    const targets = [
+      ...new Set(writes.flatMap((w) => [...w.creates.map((c) => c.nodeId), ...w.places.map((p) => p.nodeId)]).filter((n): n is string => !!n)),
+    ].sort();
+    if (targets.length > 0) {
+      const locked = await this.rows<{ id: string; status: string }>(tx, sql`
+        SELECT id, status::text AS status FROM "Node" WHERE id = ANY(${targets}::uuid[]) ORDER BY id FOR NO KEY UPDATE`);
+      for (const n of locked) if (n.status !== NS.READY) throw new StalePlanError(`node ${n.id} is ${n.status}`);
+      if (locked.length !== targets.length) throw new StalePlanError('a target node was removed');
+      const over = await this.rows<{ id: string }>(tx, sql`
+        SELECT n.id FROM "Node" n
+        JOIN "Replica" r ON r."nodeId" = n.id AND r.state::text = ANY(${[...REPLICA_ALLOCATED]}::text[])
+        JOIN "Service" s ON s.id = r."serviceId"
+        WHERE n.id = ANY(${targets}::uuid[])
+        GROUP BY n.id, n."cpuMillis", n."memoryMiB", n.pids
+        HAVING SUM(s."cpuMillis") > n."cpuMillis" OR SUM(s."memoryMiB") > n."memoryMiB" OR SUM(s."pidsLimit") > n.pids`);
+      if (over.length > 0) throw new StalePlanError(`node ${over[0]!.id} would be over capacity`);
+    }
   }
 
   /** Every node with the resources its allocated replicas hold (all services). */
@@ -115,120 +349,6 @@ export class SchedulerRepository {
     const [row] = await this.prisma.client.$queryRaw<{ v: string }[]>`
       SELECT count(*)::text || '/' || COALESCE(max("updatedAt")::text, '') AS v FROM "Node"`;
     return row!.v;
-  }
-
-  /**
-   * Writes a plan in one transaction. Fails with StalePlanError (and writes nothing) when the service's
-   * generation moved, a replica or revision is no longer in the state/generation the plan saw, or a node
-   * receiving replicas would be over capacity (another service took the room meanwhile).
-   */
-  async commitPlan(w: PlanWrite): Promise<void> {
-    try {
-      await this.commit(w);
-    } catch (e) {
-      // Two plans touching the same nodes can still deadlock on foreign-key share locks; Postgres
-      // aborts one, which is just a stale plan: re-read and plan again.
-      if (/40P01|deadlock detected|40001/.test(String((e as Error).message))) throw new StalePlanError(`concurrent plan: ${(e as Error).message.slice(-80)}`);
-      throw e;
-    }
-  }
-
-  private async commit(w: PlanWrite): Promise<void> {
-    await this.prisma.client.$transaction(async (tx) => {
-      // The hot writes (generation guard, new replicas, events) are single raw statements: Prisma's
-      // client-side query compilation of createMany/updateMany cost more CPU than the round trips.
-      const svc = {
-        count: await tx.$executeRaw`
-          UPDATE "Service" SET generation = generation + 1, "updatedAt" = now()
-          WHERE id = ${w.serviceId}::uuid AND generation = ${w.expectedGeneration}`,
-      };
-      if (svc.count !== 1) throw new StalePlanError(`service ${w.serviceId} changed (generation ${w.expectedGeneration})`);
-      const targets = [...new Set([...w.creates.map((c) => c.nodeId), ...w.places.map((p) => p.nodeId)].filter((n): n is string => !!n))].sort();
-
-      for (const r of w.revisions) {
-        assertRevisionTransition(r.from, r.to);
-        const res = await tx.revision.updateMany({
-          where: { id: r.id, status: r.from },
-          data: {
-            status: r.to,
-            statusReason: r.reason,
-            ...(r.to === 'ROLLING_OUT' ? { rolloutStartedAt: w.now } : {}),
-            ...(r.to === 'ACTIVE' ? { activatedAt: w.now } : {}),
-          },
-        });
-        if (res.count !== 1) throw new StalePlanError(`revision ${r.id} is no longer ${r.from}`);
-      }
-      if (w.activeRevisionId !== undefined) {
-        await tx.service.update({ where: { id: w.serviceId }, data: { activeRevisionId: w.activeRevisionId } });
-      }
-
-      if (w.creates.length > 0) {
-        const c = w.creates;
-        // A new replica is born PENDING; placing it is the PENDING → SCHEDULED transition.
-        await tx.$executeRaw`
-          INSERT INTO "Replica" (id, "serviceId", "revisionId", "nodeId", state, generation, "pendingReason", port, "createdAt", "updatedAt")
-          SELECT u.id, ${w.serviceId}::uuid, u.rev, u.node, u.state::"ReplicaState", 1, u.reason, u.port, now(), now()
-          FROM unnest(
-            ${c.map((x) => x.id)}::uuid[], ${c.map((x) => x.revisionId)}::uuid[], ${c.map((x) => x.nodeId)}::uuid[],
-            ${c.map((x) => (x.nodeId ? 'SCHEDULED' : 'PENDING'))}::text[], ${c.map((x) => x.pendingReason)}::text[], ${c.map((x) => x.port)}::int[]
-          ) AS u(id, rev, node, state, reason, port)`;
-      }
-      const guarded = async (id: string, generation: number, to: ReplicaState, data: Prisma.ReplicaUncheckedUpdateManyInput) => {
-        const res = await tx.replica.updateMany({
-          where: { id, generation, state: { in: sourcesOf(REPLICA_TRANSITIONS, to) } },
-          data: { ...data, state: to, generation: { increment: 1 } },
-        });
-        if (res.count !== 1) throw new StalePlanError(`replica ${id} moved since generation ${generation}`);
-      };
-      for (const p of w.places) await guarded(p.id, p.generation, 'SCHEDULED', { nodeId: p.nodeId, pendingReason: null });
-      for (const p of w.pendingReasons) {
-        await tx.replica.updateMany({ where: { id: p.id, generation: p.generation, state: 'PENDING' }, data: { pendingReason: p.reason } });
-      }
-      for (const s of w.stops)
-        await guarded(s.id, s.generation, s.to, { lastExitReason: s.reason, ...(s.to === 'STOPPED' ? { stoppedAt: w.now } : {}) });
-      for (const l of w.lost) await guarded(l.id, l.generation, 'LOST', { lastExitReason: l.reason, stoppedAt: w.now });
-
-      if (w.events.length > 0) {
-        const e = w.events;
-        await tx.$executeRaw`
-          INSERT INTO "Event" ("projectId", "serviceId", "revisionId", "replicaId", "nodeId", type, level, message, data, actor)
-          SELECT ${w.projectId}::uuid, ${w.serviceId}::uuid, u.rev, u.rep, u.node, u.type, u.level::"EventLevel", u.message, u.data, 'system'
-          FROM unnest(
-            ${e.map((x) => x.revisionId ?? null)}::uuid[], ${e.map((x) => x.replicaId ?? null)}::uuid[], ${e.map((x) => x.nodeId ?? null)}::uuid[],
-            ${e.map((x) => x.type)}::text[], ${e.map((x) => x.level)}::text[], ${e.map((x) => x.message)}::text[],
-            ${e.map((x) => JSON.stringify(x.data ?? {}))}::jsonb[]
-          ) AS u(rev, rep, node, type, level, message, data)`;
-      }
-      // Lock the receiving nodes (in id order, so concurrent plans queue instead of deadlocking) only now,
-      // right before the capacity check and the commit: the lock is held for two statements, not the
-      // whole transaction. Inserting/updating replicas only takes FOR KEY SHARE on the node rows, which
-      // does not conflict with FOR NO KEY UPDATE; a plan that waited here re-checks with the other
-      // plan's committed rows visible (READ COMMITTED takes a fresh snapshot per statement).
-      if (targets.length > 0) {
-        await this.lockNodes(tx, targets);
-        await this.verifyCapacity(tx, targets);
-      }
-    });
-  }
-
-  /** Locks the nodes in id order (FOR NO KEY UPDATE: placements on one node serialise) and checks they still take replicas. */
-  private async lockNodes(tx: Prisma.TransactionClient, nodeIds: string[]): Promise<void> {
-    const locked = await tx.$queryRaw<{ id: string; status: string }[]>`
-      SELECT id, status::text AS status FROM "Node" WHERE id = ANY(${nodeIds}::uuid[]) ORDER BY id FOR NO KEY UPDATE`;
-    for (const n of locked) if (n.status !== NS.READY) throw new StalePlanError(`node ${n.id} is ${n.status}`);
-    if (locked.length !== nodeIds.length) throw new StalePlanError('a target node was removed');
-  }
-
-  /** With the nodes locked and the new replicas written: none may be over capacity. */
-  private async verifyCapacity(tx: Prisma.TransactionClient, nodeIds: string[]): Promise<void> {
-    const over = await tx.$queryRaw<{ id: string }[]>`
-      SELECT n.id FROM "Node" n
-      JOIN "Replica" r ON r."nodeId" = n.id AND r.state::text = ANY(${[...REPLICA_ALLOCATED]}::text[])
-      JOIN "Service" s ON s.id = r."serviceId"
-      WHERE n.id = ANY(${nodeIds}::uuid[])
-      GROUP BY n.id, n."cpuMillis", n."memoryMiB", n.pids
-      HAVING SUM(s."cpuMillis") > n."cpuMillis" OR SUM(s."memoryMiB") > n."memoryMiB" OR SUM(s."pidsLimit") > n.pids`;
-    if (over.length > 0) throw new StalePlanError(`node ${over[0]!.id} would be over capacity`);
   }
 
   /** Services the periodic resync re-enqueues: not deleted, or deleted but still holding replicas. */
@@ -262,25 +382,6 @@ export class SchedulerRepository {
     const out = new Map<string, string[]>(nodes.map((n) => [n.id, []]));
     for (const r of rows) if (out.has(r.nodeId)) out.set(r.nodeId, [...r.digests].sort());
     return out;
-  }
-
-  /** Replicas whose command may have been lost (enqueued after a commit that a crash interrupted). */
-  commandsToResend(serviceId: string, olderThan: Date) {
-    return this.prisma.client.replica.findMany({
-      where: { serviceId, state: { in: ['SCHEDULED', 'STOPPING'] }, updatedAt: { lt: olderThan }, nodeId: { not: null } },
-    });
-  }
-
-  /** Ids of replicas that were created or placed by a plan, with what a start command needs. */
-  findReplicas(ids: string[]) {
-    return this.prisma.client.replica.findMany({ where: { id: { in: ids } } });
-  }
-
-  revisionsByIds(ids: string[]) {
-    return this.prisma.client.revision.findMany({
-      where: { id: { in: ids } },
-      include: { imageVersion: { select: { image: { select: { registry: true, repository: true } } } } },
-    });
   }
 
   /** What the routing table needs for each service: identity, scaling and READY endpoints. */

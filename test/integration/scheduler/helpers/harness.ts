@@ -17,6 +17,7 @@ import { NodeAgent } from '../../../../apps/agent/src/node-agent';
 import { NodeRepository } from '../../../../apps/scheduler/src/db';
 import { SchedulerQueues } from '../../../../apps/scheduler/src/queues';
 import { startScheduler, type RunningScheduler, type SchedulerSettings } from '../../../../apps/scheduler/src/scheduler';
+import type { ReconcileObserver } from '../../../../apps/scheduler/src/reconcile/reconcile.service';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../../../support/env';
 
 /**
@@ -134,9 +135,17 @@ export class Harness {
     this.imageVersionId = version.id;
   }
 
-  startScheduler(overrides: Partial<SchedulerSettings> = {}): RunningScheduler {
+  startScheduler(overrides: Partial<SchedulerSettings> = {}, reconcileObserver?: ReconcileObserver): RunningScheduler {
     const connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
-    const s = startScheduler({ prisma: this.prisma, databaseUrl: this.databaseUrl, redis: this.redis, connection, settings: { ...this.settings, ...overrides }, log });
+    const s = startScheduler({
+      prisma: this.prisma,
+      databaseUrl: this.databaseUrl,
+      reconcileObserver,
+      redis: this.redis,
+      connection,
+      settings: { ...this.settings, ...overrides },
+      log,
+    });
     const close = s.close.bind(s);
     s.close = async () => {
       await close();
