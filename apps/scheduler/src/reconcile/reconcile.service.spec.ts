@@ -157,6 +157,17 @@ describe('ReconcileService', () => {
     expect([...out.keys()]).toEqual([a.service.id, b.service.id]);
   });
 
+  it('plans the next reconcile on the committed placements of the previous one (same fleet load, new snapshot)', async () => {
+    const a = serviceState(1);
+    const b = serviceState(2);
+    const t = setup({ states: [a, b] }); // two nodes with room for one replica each
+    await t.svc.reconcile(a.service.id, 'test');
+    await t.svc.reconcile(b.service.id, 'test');
+    const placedOn = t.commits.map((c) => c[0]!.creates[0]!.nodeId);
+    expect(placedOn).toHaveLength(2);
+    expect(new Set(placedOn).size).toBe(2);
+  });
+
   it('re-plans each service of a stale batch on its own, and counts the conflict', async () => {
     const a = serviceState(1);
     const b = serviceState(2);
