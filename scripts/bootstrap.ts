@@ -8,10 +8,9 @@
  */
 import { Command } from 'commander';
 import { loadConfigOrExit } from '@berth/config';
-import { PrismaService } from '@berth/db';
+import { PrismaService, UserRepository } from '@berth/db';
 import { apiConfigSchema } from '../apps/api/src/config';
 import { bootstrapAdmin } from '../apps/api/src/bootstrap/bootstrap-admin';
-import { UserRepository } from '../apps/api/src/db';
 
 async function main() {
   const config = loadConfigOrExit(apiConfigSchema, 'bootstrap');

@@ -7,8 +7,7 @@
  * its own node credential at its first start and never needs it again.
  */
 import { loadConfigOrExit, commonSchema, databaseSchema } from '@berth/config';
-import { PrismaService } from '@berth/db';
-import { NodeAdminRepository } from '../libs/db/src/repositories/node-admin.repository';
+import { NodeAdminRepository, PrismaService } from '@berth/db';
 import { JOIN_TOKEN_PREFIX, newOpaqueToken } from '../apps/api/src/common/crypto/opaque-token';
 import { DEFAULT_JOIN_TOKEN_TTL_SECONDS, MAX_JOIN_TOKEN_TTL_SECONDS, NODE_NAME_RE } from '../apps/api/src/nodes/inputs/node.inputs';
 

@@ -20,12 +20,12 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import { Client } from 'pg';
 import { QueueName } from '@berth/contracts';
-import { migrateDeploy } from '../../libs/db/src/migrate/migrate';
+import { migrateDeploy } from '@berth/db/migrate';
 import { AppModule } from '../../apps/api/src/app.module';
 import { apiConfigSchema } from '../../apps/api/src/config';
 import { configureApp } from '../../apps/api/src/configure-app';
 import { bootstrapAdmin } from '../../apps/api/src/bootstrap/bootstrap-admin';
-import { UserRepository } from '../../apps/api/src/db';
+import { UserRepository } from '@berth/db';
 import { makeLayer, pushImage, REGISTRY } from '../../test/integration/oci/helpers/image-builder';
 
 const SECONDS = Number(process.env.BERTH_BENCH_SECONDS ?? 10);

@@ -9,7 +9,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildOciSpec, CniNetwork, ContainerSpec, RuncRuntime } from '../../libs/runtime/src';
+import { buildOciSpec, CniNetwork, ContainerSpec, RuncRuntime } from '@berth/runtime';
 import { execFile } from '@berth/oci';
 import { httpGet, prepareFixture } from '../../test/integration/runtime/fixture';
 

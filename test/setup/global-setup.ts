@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { migrateDeploy } from '../../libs/db/src/migrate/migrate';
+import { migrateDeploy } from '@berth/db/migrate';
 import { TEST_DATABASE_URL, TEST_REGISTRY } from '../support/env';
 
 /**

@@ -3,8 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { dropDatabase, withDatabase } from '../../libs/db/src/migrate/database-admin';
-import { migrateDeploy } from '../../libs/db/src/migrate/migrate';
+import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { TEST_DATABASE_URL } from './env';
 import { freePort } from './net';
 

@@ -6,7 +6,7 @@ import { AppModule } from './app.module';
 import { bootstrapAdmin } from './bootstrap/bootstrap-admin';
 import { apiConfigSchema } from './config';
 import { configureApp } from './configure-app';
-import { UserRepository } from './db';
+import { UserRepository } from '@berth/db';
 import { PinoNestLogger } from './common/pino-nest-logger';
 
 async function bootstrap() {

@@ -1,9 +1,8 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@berth/config';
-import { PrismaService } from '@berth/db';
+import { AutoscalerRepository, PrismaService } from '@berth/db';
 import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
 import Redis from 'ioredis';
-import { AutoscalerRepository } from '../../../libs/db/src/repositories/autoscaler.repository';
 import { startAutoscaler } from './autoscaler';
 import { schedulerConfigSchema } from './config';
 import { startScheduler } from './scheduler';

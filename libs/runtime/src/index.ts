@@ -6,7 +6,6 @@ export * from './container-log';
 export * from './cni';
 export * from './runc.runtime';
 export * from './hollow.runtime';
-export * from './conformance';
 export * from './start-failure';
 export * from './supervisor/probe-dialer';
 export * from './supervisor/restart-tracker';

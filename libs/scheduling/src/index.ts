@@ -10,4 +10,5 @@ export * from './placement/labels.filter';
 export * from './placement/spread.scorer';
 export * from './placement/binpack.scorer';
 export * from './placement/image-cache.scorer';
+export * from './autoscaler';
 export * from './autoscaler/scale-request';

@@ -80,7 +80,7 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
 
     it('the bootstrap is idempotent: a second run creates nothing', async () => {
       const { bootstrapAdmin } = await import('../../../apps/api/src/bootstrap/bootstrap-admin');
-      const { UserRepository } = await import('../../../apps/api/src/db');
+      const { UserRepository } = await import('@berth/db');
       expect(await bootstrapAdmin(h.app.get(UserRepository), { email: 'x@example.com', password: 'whatever1' })).toBeNull();
       expect(await h.prisma.client.user.count()).toBe(1);
     });

@@ -1,9 +1,8 @@
-import { PrismaService } from '@berth/db';
+import { AutoscalerRepository, PrismaService } from '@berth/db';
 import { createLogger, createMetricsRegistry } from '@berth/observability';
 import Redis from 'ioredis';
 import { startAutoscaler } from '../../../apps/scheduler/src/autoscaler';
 import type { AutoscalerLoopSettings } from '../../../apps/scheduler/src/autoscaler';
-import { AutoscalerRepository } from '../../../libs/db/src/repositories/autoscaler.repository';
 import type { RunningSystem } from '../../support/system';
 
 /**

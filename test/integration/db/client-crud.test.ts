@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import { Prisma, PrismaService } from '@berth/db';
-import { dropDatabase, withDatabase } from '../../../libs/db/src/migrate/database-admin';
-import { migrateDeploy } from '../../../libs/db/src/migrate/migrate';
+import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { TEST_DATABASE_URL } from '../../support/env';
 
 /**

@@ -3,8 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { dropDatabase, withDatabase } from '../../../libs/db/src/migrate/database-admin';
-import { MIGRATIONS_DIR, migrateDeploy } from '../../../libs/db/src/migrate/migrate';
+import { dropDatabase, migrateDeploy, MIGRATIONS_DIR, withDatabase } from '@berth/db/migrate';
 import { TEST_DATABASE_URL } from '../../support/env';
 
 /**

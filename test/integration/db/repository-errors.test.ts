@@ -1,13 +1,7 @@
 import crypto from 'node:crypto';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { PrismaService } from '@berth/db';
-import { dropDatabase, withDatabase } from '../../../libs/db/src/migrate/database-admin';
-import { migrateDeploy } from '../../../libs/db/src/migrate/migrate';
-import { ImageRepository } from '../../../libs/db/src/repositories/image.repository';
-import { NodeAdminRepository } from '../../../libs/db/src/repositories/node-admin.repository';
-import { ProjectRepository } from '../../../libs/db/src/repositories/project.repository';
-import { ServiceRepository } from '../../../libs/db/src/repositories/service.repository';
-import { UserRepository } from '../../../libs/db/src/repositories/user.repository';
+import { ImageRepository, NodeAdminRepository, PrismaService, ProjectRepository, ServiceRepository, UserRepository } from '@berth/db';
+import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { TEST_DATABASE_URL } from '../../support/env';
 
 /**

@@ -5,9 +5,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { NodeStatus, ReplicaState, RevisionStatus } from '@berth/contracts';
 import { DbEnums } from '@berth/db';
-import { dropDatabase, ensureDatabase, withDatabase } from '../../../libs/db/src/migrate/database-admin';
-import { MIGRATIONS_DIR, SCHEMA_PATH, migrateDeploy, pendingSchemaChanges } from '../../../libs/db/src/migrate/migrate';
-import { SchemaEngine, readSchema } from '../../../libs/db/src/migrate/schema-engine';
+import { dropDatabase, ensureDatabase, migrateDeploy, MIGRATIONS_DIR, pendingSchemaChanges, readSchema, SCHEMA_PATH, SchemaEngine, withDatabase } from '@berth/db/migrate';
 import { catalogDiff, readCatalog } from '../../support/catalog';
 import { TEST_DATABASE_URL } from '../../support/env';
 

@@ -1,9 +1,7 @@
 import crypto from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { PrismaService } from '@berth/db';
-import { dropDatabase, withDatabase } from '../../../libs/db/src/migrate/database-admin';
-import { migrateDeploy } from '../../../libs/db/src/migrate/migrate';
-import { ServiceRepository } from '../../../libs/db/src/repositories/service.repository';
+import { PrismaService, ServiceRepository } from '@berth/db';
+import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { TEST_DATABASE_URL } from '../../support/env';
 
 /**

@@ -1,15 +1,13 @@
 import crypto from 'node:crypto';
 import { QueueName, jobId, wakeJobIdParts, type ReconcileJob, type WakeJob } from '@berth/contracts';
-import { PrismaService } from '@berth/db';
+import { AutoscalerRepository, PrismaService } from '@berth/db';
 import { createLogger, createMetricsRegistry } from '@berth/observability';
 import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { ConcurrencyPublisher } from '../../../apps/gateway/src/metrics/concurrency-publisher';
 import { ConcurrencyTracker } from '../../../apps/gateway/src/metrics/concurrency-tracker';
 import { RunningAutoscaler, startAutoscaler } from '../../../apps/scheduler/src/autoscaler';
-import { AutoscalerRepository } from '../../../libs/db/src/repositories/autoscaler.repository';
-import { dropDatabase, withDatabase } from '../../../libs/db/src/migrate/database-admin';
-import { migrateDeploy } from '../../../libs/db/src/migrate/migrate';
+import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../../support/env';
 import { sleep, waitFor } from './upstreams';
 

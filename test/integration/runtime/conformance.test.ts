@@ -1,4 +1,5 @@
-import { ConformanceBehavior, describeRuntimeConformance, RuncRuntime } from '@berth/runtime';
+import { RuncRuntime } from '@berth/runtime';
+import { ConformanceBehavior, describeRuntimeConformance } from '@berth/runtime/conformance';
 import { createTestEnv, TestEnv } from './fixture';
 
 jest.setTimeout(30_000);

@@ -1,4 +1,4 @@
-import { StalePlanError, SchedulerRepository, createReconcilePool, type PlanWrite, type ServiceState } from '../../../apps/scheduler/src/db';
+import { StalePlanError, SchedulerRepository, createReconcilePool, type PlanWrite, type ServiceState } from '@berth/db';
 import { REPLICA_TERMINAL } from '@berth/contracts';
 import { Harness } from './helpers/harness';
 

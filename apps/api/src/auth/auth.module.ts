@@ -3,7 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { deriveKey } from '../common/crypto/secret-key';
-import { ProjectRepository, TokenRepository, UserRepository } from '../db';
+import { ProjectRepository, TokenRepository, UserRepository } from '@berth/db';
 import { NodesModule } from '../nodes/nodes.module';
 import { SECRET_KEY } from '../tokens';
 import { AuthController } from './auth.controller';

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import * as argon2 from 'argon2';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { UserRepository } from '../db';
+import { UserRepository } from '@berth/db';
 import { API_CONFIG, type ApiConfig } from '../config';
 
 export const JWT_SECRET = Symbol('JWT_SECRET');

@@ -1,4 +1,4 @@
-import type { UserRepository } from '../db';
+import type { UserRepository } from '@berth/db';
 import { hashPassword } from '../auth/auth.service';
 import { API_TOKEN_PREFIX, newOpaqueToken } from '../common/crypto/opaque-token';
 

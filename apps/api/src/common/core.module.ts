@@ -1,10 +1,9 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
-import { DbModule } from '@berth/db';
+import { DbModule, EventRepository, IdempotencyRepository } from '@berth/db';
 import { createMetricsRegistry, uptimeGauge } from '@berth/observability';
 import Redis from 'ioredis';
 import { API_CONFIG, ApiConfig } from '../config';
-import { EventRepository, IdempotencyRepository } from '../db';
 import { CLOCK, METRICS_REGISTRY, REDIS, SECRET_KEY } from '../tokens';
 import { AuditService } from './audit/audit.service';
 import { resolveSecretKey } from './crypto/secret-key';

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Event } from '@berth/db';
-import { EventRepository } from '../db';
+import { EventRepository, type Event } from '@berth/db';
 import type { ProjectContext } from '../auth/principal';
 import { type PageRequest, toPage } from '../common/pagination/pagination';
 

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { ImageRepository, RegistryCredentialRepository } from '../db';
+import { ImageRepository, RegistryCredentialRepository } from '@berth/db';
 import { ImagesController } from './images.controller';
 import { ImagesService } from './images.service';
 import { RegistryCredentialsService } from './registry-credentials.service';

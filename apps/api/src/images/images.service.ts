@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { InvalidReferenceError, formatReference, parseReference, platformString, RegistryAddressRefusedError, RegistryClient, type ImageReference } from '@berth/oci';
-import { ImageRepository, type ImageVersionWithImage } from '../db';
+import { ImageRepository, type ImageVersionWithImage } from '@berth/db';
 import type { Actor } from '../auth/access.decorators';
 import type { ProjectContext } from '../auth/principal';
 import { AuditService } from '../common/audit/audit.service';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
 import { parseReference, type RegistryCredentials } from '@berth/oci';
-import { RegistryCredentialRepository } from '../db';
+import { RegistryCredentialRepository } from '@berth/db';
 import type { Actor } from '../auth/access.decorators';
 import type { ProjectContext } from '../auth/principal';
 import { AuditService } from '../common/audit/audit.service';

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { NodeAdminRepository } from '../db';
+import { NodeAdminRepository } from '@berth/db';
 import { ImagesModule } from '../images/images.module';
 import { NodesController } from './nodes.controller';
 import { NodesService } from './nodes.service';

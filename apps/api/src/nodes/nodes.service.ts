@@ -9,7 +9,7 @@ import {
   ReplicaState,
 } from '@berth/contracts';
 import { parseReference } from '@berth/oci';
-import { NodeAdminRepository } from '../db';
+import { NodeAdminRepository } from '@berth/db';
 import type { Actor } from '../auth/access.decorators';
 import type { NodeCaller } from '../auth/principal';
 import { AuditService } from '../common/audit/audit.service';

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { ProjectRepository, TokenRepository, UserRepository } from '../db';
+import { ProjectRepository, TokenRepository, UserRepository } from '@berth/db';
 import { AuditService } from '../common/audit/audit.service';
 import { API_TOKEN_PREFIX, newOpaqueToken } from '../common/crypto/opaque-token';
 import { assertId } from '../common/ids';

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
 import { DomainError, ErrorCode, RedisKey } from '@berth/contracts';
-import { ServiceRepository } from '../db';
+import { ServiceRepository } from '@berth/db';
 import type { ProjectContext } from '../auth/principal';
 import { REDIS } from '../tokens';
 import { ServicesService } from './services.service';

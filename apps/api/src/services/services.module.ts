@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { RevisionRepository, ServiceRepository } from '../db';
+import { RevisionRepository, ServiceRepository } from '@berth/db';
 import { ImagesModule } from '../images/images.module';
 import { LogsService } from './logs.service';
 import { ServicesController } from './services.controller';

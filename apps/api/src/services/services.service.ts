@@ -20,8 +20,7 @@ import {
 } from '@berth/contracts';
 import { formatReference, parseReference } from '@berth/oci';
 import { describeScaling, resolveScale } from '@berth/scheduling';
-import { RevisionRepository, ServiceRepository, type NewRevision, type ServiceWithRevision } from '../db';
-import type { Revision, Service } from '@berth/db';
+import { RevisionRepository, ServiceRepository, type NewRevision, type Revision, type Service, type ServiceWithRevision } from '@berth/db';
 import type { Actor } from '../auth/access.decorators';
 import type { ProjectContext } from '../auth/principal';
 import { AuditService } from '../common/audit/audit.service';

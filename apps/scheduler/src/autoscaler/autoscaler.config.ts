@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { bool, durationMs, loadConfig } from '@berth/config';
-import { AutoscalerSettings, validateAutoscalerSettings } from '../../../../libs/scheduling/src/autoscaler';
+import { AutoscalerSettings, validateAutoscalerSettings } from '@berth/scheduling';
 
 /** Environment of the autoscaler loop (read by `startAutoscaler` when no settings are injected). */
 export const autoscalerConfigSchema = z.object({

@@ -1,13 +1,13 @@
 import { RedisKey, type WakeJob } from '@berth/contracts';
 import { Counter, Gauge, type Logger, type Registry } from '@berth/observability';
 import type Redis from 'ioredis';
-import type { AutoscaledService, ScaleWrite } from '../../../../libs/db/src/repositories/autoscaler.repository';
+import type { AutoscaledService, ScaleWrite } from '@berth/db';
 import {
   ConcurrencyWindow,
   DeciderState,
   decideScale,
   initialDeciderState,
-} from '../../../../libs/scheduling/src/autoscaler';
+} from '@berth/scheduling';
 import type { AutoscalerLoopSettings } from './autoscaler.config';
 import { ConcurrencyReader } from './concurrency.reader';
 

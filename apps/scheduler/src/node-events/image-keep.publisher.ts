@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { SchedulerRepository } from '../db';
+import type { SchedulerRepository } from '@berth/db';
 import type { SchedulerQueues } from '../queues';
 
 /**

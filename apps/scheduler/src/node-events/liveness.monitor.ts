@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { NodeRepository, SchedulerRepository } from '../db';
+import type { NodeRepository, SchedulerRepository } from '@berth/db';
 import type { SchedulerQueues } from '../queues';
 
 export interface LivenessOptions {

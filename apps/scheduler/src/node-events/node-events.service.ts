@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { NodeEventsJob, NodeHeartbeatJob, NodeEventJob, ReplicaReportJob } from '@berth/contracts';
-import type { NodeRepository, ReplicaRepository, SchedulerRepository } from '../db';
+import type { NodeRepository, ReplicaRepository, SchedulerRepository } from '@berth/db';
 import type { SchedulerQueues } from '../queues';
 import type { RoutePublisher } from '../routing/route-publisher';
 import type { LivenessMonitor } from './liveness.monitor';

@@ -1,4 +1,4 @@
-import type { NodeWithAllocation, SchedulerRepository } from '../db';
+import type { NodeWithAllocation, SchedulerRepository } from '@berth/db';
 import { NodeSnapshotCache } from './node-snapshot.cache';
 
 const row = (id: string): NodeWithAllocation =>

@@ -1,4 +1,4 @@
-import type { NodeWithAllocation, SchedulerRepository } from '../db';
+import type { NodeWithAllocation, SchedulerRepository } from '@berth/db';
 
 type Res = { cpuMillis: number; memoryMiB: number; pids: number };
 

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { DEFAULT_SPEC, type RevisionConfig } from '@berth/contracts';
-import { StalePlanError, type NodeWithAllocation, type PlanWrite, type SchedulerRepository, type ServiceState } from '../db';
+import { StalePlanError, type NodeWithAllocation, type PlanWrite, type SchedulerRepository, type ServiceState } from '@berth/db';
 import { NodeSnapshotCache } from './node-snapshot.cache';
 import type { ReplicaCommand } from './node-command-batch';
 import { ReconcileService, type ReconcileObserver, type ReconcilePhase, type ReconcileStore } from './reconcile.service';

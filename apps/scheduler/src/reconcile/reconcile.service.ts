@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isEmptyPlan, plan, type NodeView, type Plan, type Resources } from '@berth/scheduling';
-import { StalePlanError, type PlanWrite, type SchedulerRepository, type ServiceState } from '../db';
+import { StalePlanError, type PlanWrite, type SchedulerRepository, type ServiceState } from '@berth/db';
 import type { SchedulerQueues } from '../queues';
 import type { RoutePublisher } from '../routing/route-publisher';
 import type { NodeCommandBatch, ReplicaCommand } from './node-command-batch';

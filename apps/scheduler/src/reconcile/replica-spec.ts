@@ -1,6 +1,6 @@
 import { parseRevisionConfig, type ReplicaSpec, type RevisionConfig } from '@berth/contracts';
 import type { NodeView, ReplicaView, RevisionView, ServiceView } from '@berth/scheduling';
-import type { NodeWithAllocation, RevisionRow, ServiceState } from '../db';
+import type { NodeWithAllocation, RevisionRow, ServiceState } from '@berth/db';
 
 /**
  * Translation between database rows and the pure scheduler's views, and the ReplicaSpec an agent

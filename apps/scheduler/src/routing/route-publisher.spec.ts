@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { SchedulerRepository } from '../db';
+import type { SchedulerRepository } from '@berth/db';
 import { RoutePublisher } from './route-publisher';
 
 /** A repository with one service and its replicas, and a Redis that records what is published. */

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisKey, routeKey, type RouteEntry } from '@berth/contracts';
-import type { SchedulerRepository } from '../db';
+import type { SchedulerRepository } from '@berth/db';
 
 /**
  * Publishes the routing table (RedisKey.routes) from Postgres. Services are marked dirty by

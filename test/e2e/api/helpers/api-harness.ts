@@ -15,13 +15,12 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import { Client as PgClient } from 'pg';
 import { jobId, QueueName, type ReconcileJob } from '@berth/contracts';
-import { PrismaService } from '@berth/db';
-import { migrateDeploy } from '../../../../libs/db/src/migrate/migrate';
+import { PrismaService, UserRepository } from '@berth/db';
+import { migrateDeploy } from '@berth/db/migrate';
 import { AppModule } from '../../../../apps/api/src/app.module';
 import { apiConfigSchema, type ApiConfig } from '../../../../apps/api/src/config';
 import { configureApp } from '../../../../apps/api/src/configure-app';
 import { bootstrapAdmin } from '../../../../apps/api/src/bootstrap/bootstrap-admin';
-import { UserRepository } from '../../../../apps/api/src/db';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 

@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { NodeAdminRepository, ProjectRepository, UserRepository } from '../../db';
+import { NodeAdminRepository, ProjectRepository, UserRepository } from '@berth/db';
 import { API_CONFIG, type ApiConfig } from '../../config';
 import { hashToken, JOIN_TOKEN_PREFIX, NODE_CREDENTIAL_PREFIX } from '../../common/crypto/opaque-token';
 import { TokenBucketLimiter } from '../../common/rate-limit/token-bucket';

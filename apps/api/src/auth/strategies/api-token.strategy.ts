@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-http-bearer';
-import { TokenRepository } from '../../db';
+import { TokenRepository } from '@berth/db';
 import { API_TOKEN_PREFIX, hashToken } from '../../common/crypto/opaque-token';
 import { CLOCK, type Clock } from '../../tokens';
 import type { Principal, RoleName } from '../principal';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import { UserRepository } from '../../db';
+import { UserRepository } from '@berth/db';
 import { JWT_SECRET } from '../auth.service';
 import type { Principal } from '../principal';
 

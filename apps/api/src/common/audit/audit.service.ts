@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { EventRepository, type NewEvent } from '../../db';
+import { EventRepository, type NewEvent } from '@berth/db';
 import type { Actor } from '../../auth/access.decorators';
 
 /** Writes the append-only audit trail: every mutation says who did what, when, from which token. */

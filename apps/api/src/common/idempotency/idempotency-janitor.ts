@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { IdempotencyRepository } from '../../db';
+import { IdempotencyRepository } from '@berth/db';
 import { CLOCK, type Clock } from '../../tokens';
 
 /** Stored responses are kept 24 h: long enough for any client retry loop, short enough to stay small. */

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import type { Response } from 'express';
 import { catchError, from, mergeMap, Observable, of, throwError } from 'rxjs';
 import { DomainError, ErrorCode } from '@berth/contracts';
-import { IDEMPOTENCY_IN_PROGRESS, IdempotencyRepository } from '../../db';
+import { IDEMPOTENCY_IN_PROGRESS, IdempotencyRepository } from '@berth/db';
 import { principalKey, type AuthedRequest } from '../../auth/principal';
 import { looksSecret, SECRET_RESPONSE, withoutSecrets } from './secret-response';
 

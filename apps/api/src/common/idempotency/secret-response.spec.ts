@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { Logger, type CallHandler, type ExecutionContext } from '@nestjs/common';
 import { lastValueFrom, of } from 'rxjs';
 import { DomainError } from '@berth/contracts';
-import type { IdempotencyRepository } from '../../db';
+import type { IdempotencyRepository } from '@berth/db';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { looksSecret, SecretResponse, withoutSecrets } from './secret-response';
 
