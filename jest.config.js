@@ -5,7 +5,7 @@ const swcrc = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
 delete swcrc.$schema;
 const transform = { '^.+\\.(t|j)sx?$': ['@swc/jest', { ...swcrc, swcrc: false }] };
 const moduleNameMapper = {
-  '^@berth/(contracts|config|db|observability|oci|runtime|scheduling)$': '<rootDir>/libs/$1/src',
+  '^@berth/(contracts|config|db|observability|oci|queues|runtime|scheduling)$': '<rootDir>/libs/$1/src',
 };
 const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
 module.exports = {

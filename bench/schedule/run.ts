@@ -103,7 +103,7 @@ async function main() {
       );
       serviceIds.push(service.id);
     }
-    const scheduler = h.startScheduler({ BERTH_RESYNC_INTERVAL_MS: 600_000 });
+    const scheduler = await h.startScheduler({ BERTH_RESYNC_INTERVAL_MS: 600_000 });
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
     await h.queues.enqueueReconcileMany(serviceIds, 'bench');

@@ -134,9 +134,9 @@ export class Harness {
     this.imageVersionId = version.id;
   }
 
-  startScheduler(overrides: Partial<SchedulerSettings> = {}): RunningScheduler {
+  async startScheduler(overrides: Partial<SchedulerSettings> = {}): Promise<RunningScheduler> {
     const connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
-    const s = startScheduler({ prisma: this.prisma, databaseUrl: this.databaseUrl, redis: this.redis, connection, settings: { ...this.settings, ...overrides }, log });
+    const s = await startScheduler({ prisma: this.prisma, databaseUrl: this.databaseUrl, redis: this.redis, connection, settings: { ...this.settings, ...overrides }, log });
     const close = s.close.bind(s);
     s.close = async () => {
       await close();
