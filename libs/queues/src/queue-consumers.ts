@@ -1,4 +1,4 @@
-import { Inject, Injectable, Module, type DynamicModule, type LoggerService, type OnApplicationBootstrap, type OnModuleDestroy, type Type } from '@nestjs/common';
+import { Inject, Injectable, Module, type DynamicModule, type LoggerService, type OnApplicationBootstrap, type OnModuleDestroy, type OnModuleInit, type Type } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { BullModule, BullRegistrar, Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Worker } from 'bullmq';
@@ -26,14 +26,14 @@ export type ProcessorWorkerOptions = NonNullable<Parameters<typeof Processor>[1]
 
 /**
  * Starts an application's `@nestjs/bullmq` processors once everything is wired: checks them against
- * the queue registry first (`assertQueueConsumers`: a queue of the app without a processor, or a
- * processor of a queue that is not the app's, fails the start with a message naming the queue), then
- * creates the workers (the module registers them manually, so nothing consumes before the check), and
+ * the queue registry first (`assertQueueConsumers`, at module init: a queue of the app without a
+ * processor, or a processor of a queue that is not the app's, fails the start with a message naming
+ * the queue), then, at application bootstrap, creates the workers (the module registers them manually, so nothing consumes before the check), and
  * logs their errors and failed jobs. On shutdown it closes the workers first (each waits for its
  * active jobs), before the rest of the application closes what the jobs use.
  */
 @Injectable()
-export class QueueConsumers implements OnApplicationBootstrap, OnModuleDestroy {
+export class QueueConsumers implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private workers: Worker[] = [];
 
   constructor(
@@ -47,12 +47,13 @@ export class QueueConsumers implements OnApplicationBootstrap, OnModuleDestroy {
     return this.processors().map((p) => p.queue);
   }
 
+  /** The registry check, before any application's bootstrap hook starts anything. */
+  onModuleInit(): void {
+    assertQueueConsumers(this.o.app, this.consumedQueues());
+  }
+
   onApplicationBootstrap(): void {
     const processors = this.processors();
-    assertQueueConsumers(
-      this.o.app,
-      processors.map((p) => p.queue),
-    );
     this.registrar.register();
     for (const { host, queue } of processors) {
       const w = host.worker;

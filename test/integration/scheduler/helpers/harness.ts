@@ -13,6 +13,7 @@ import { dropDatabase, withDatabase } from '../../../../libs/db/src/migrate/data
 import { migrateDeploy } from '../../../../libs/db/src/migrate/migrate';
 import { ServiceRepository } from '../../../../libs/db/src/repositories/service.repository';
 import { HollowImageProvider } from '../../../../apps/agent/src/image-provider';
+import { runNodeAgents } from '../../../../apps/agent/src/agent.module';
 import { NodeAgent } from '../../../../apps/agent/src/node-agent';
 import { NodeRepository } from '../../../../apps/scheduler/src/db';
 import { SchedulerQueues } from '../../../../apps/scheduler/src/queues';
@@ -162,7 +163,8 @@ export class Harness {
     const runtime = opts.runtime ?? new HollowRuntime({ addressPrefix: `10.${(this.nodes.length % 200) + 20}` });
     const view = killableRuntime(runtime);
     const agent = this.agentFor(node.id, name, runtime, view.runtime);
-    await agent.start();
+    // Each node its own agent application, so one can crash alone.
+    const running = await runNodeAgents([agent], { connection: this.redis, prefix: this.settings.BERTH_QUEUE_PREFIX, log });
     const n: HollowNode = {
       id: node.id,
       name,
@@ -170,7 +172,7 @@ export class Harness {
       runtime,
       crash: async () => {
         view.kill();
-        await agent.close();
+        await running.close();
       },
     };
     const i = this.nodes.findIndex((x) => x.name === name);
@@ -186,10 +188,8 @@ export class Harness {
       runtime: view,
       images: new HollowImageProvider(),
       dialer: runtime.probeDialer(),
-      connection: this.redis,
       events: this.events,
       redis: this.redis,
-      prefix: this.settings.BERTH_QUEUE_PREFIX,
       heartbeatIntervalMs: this.settings.BERTH_HEARTBEAT_INTERVAL_MS,
       backoff: { initialDelayMs: 200, maxDelayMs: 1000, jitter: 0 },
       stopGraceMs: 200,
