@@ -8,7 +8,7 @@ const moduleNameMapper = {
   '^@berth/oci/conformance$': '<rootDir>/libs/oci/src/conformance',
   '^@berth/runtime/conformance$': '<rootDir>/libs/runtime/src/conformance',
   '^@berth/db/migrate$': '<rootDir>/libs/db/src/migrate',
-  '^@berth/(contracts|config|db|observability|oci|runtime|scheduling)$': '<rootDir>/libs/$1/src',
+  '^@berth/(contracts|config|db|observability|oci|queues|runtime|scheduling)$': '<rootDir>/libs/$1/src',
 };
 const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
 module.exports = {

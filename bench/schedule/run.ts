@@ -14,6 +14,7 @@ import { HollowRuntime } from '@berth/runtime';
 import { DEFAULT_SPEC, type RevisionConfig } from '@berth/contracts';
 import { Harness, waitFor } from '../../test/integration/scheduler/helpers/harness';
 import { HollowImageProvider } from '../../apps/agent/src/image-provider';
+import { runNodeAgents, type RunningAgents } from '../../apps/agent/src/agent.module';
 import { NodeAgent } from '../../apps/agent/src/node-agent';
 import { log } from '../../test/integration/scheduler/helpers/harness';
 import type { ReconcilePhase } from '../../apps/scheduler/src/reconcile/reconcile.service';
@@ -49,6 +50,7 @@ async function main() {
   });
   await h.setup();
   const agents: NodeAgent[] = [];
+  let running: RunningAgents | null = null;
   try {
     // Capacity: room for 1.5× the replicas spread evenly.
     const perNode = Math.ceil((total / nodes) * 1.5);
@@ -69,17 +71,15 @@ async function main() {
           runtime: rt,
           images: new HollowImageProvider(),
           dialer: rt.probeDialer(),
-          connection: h.redis,
           events: h.events,
           redis: null,
-          prefix: h.settings.BERTH_QUEUE_PREFIX,
           heartbeatIntervalMs: 2000,
           concurrency: 4,
           log,
         });
-        await a.start();
         agents.push(a);
       }
+      running = await runNodeAgents(agents, { connection: h.redis, prefix: h.settings.BERTH_QUEUE_PREFIX, log });
     }
     const serviceIds: string[] = [];
     for (let i = 0; i < services; i++) {
@@ -107,7 +107,7 @@ async function main() {
     // Where the time goes: summed over concurrent reconciles, through the reconcile's observer hooks.
     const phaseMs: Record<ReconcilePhase, number> = { load: 0, nodes: 0, plan: 0, commit: 0, send: 0, enqueue: 0 };
     const tally = { reconciles: 0, conflicts: 0 };
-    const scheduler = h.startScheduler(
+    const scheduler = await h.startScheduler(
       { BERTH_RESYNC_INTERVAL_MS: 600_000 },
       {
         phase: (phase, ms) => (phaseMs[phase] += ms),
@@ -151,7 +151,7 @@ async function main() {
     console.log(`\nreconciles: ${rc.counts.reconciles}, stale-plan retries: ${rc.counts.conflicts}, scheduler process CPU while placing: ${((cpu.user + cpu.system) / 1000 / placeS / 10).toFixed(0)}% of one core (${((cpu.user + cpu.system) / 1000 / Math.max(1, rc.counts.reconciles)).toFixed(1)} ms per reconcile)`);
     await scheduler.close();
   } finally {
-    for (const a of agents) await a.close().catch(() => undefined);
+    await running?.close().catch(() => undefined);
     await h.teardown();
   }
   process.exit(0);

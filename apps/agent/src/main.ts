@@ -12,6 +12,7 @@ import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime } from '@berth/r
 import { agentConfigSchema, cniFor, defaultCapacity } from './config';
 import { ImageGc } from './image-gc';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
+import { runNodeAgents } from './agent.module';
 import { NodeAgent } from './node-agent';
 import { apiPullCredentials } from './pull-credentials';
 import { joinOrReturn, NodeCredentialFile, RegistrationError } from './registration';
@@ -101,19 +102,20 @@ async function main() {
       runtime,
       images,
       dialer,
-      connection: redis,
       events,
       redis: config.BERTH_SHIP_LOGS ? redis : null,
-      prefix: config.BERTH_QUEUE_PREFIX,
       heartbeatIntervalMs: config.BERTH_HEARTBEAT_INTERVAL_MS || reg.heartbeatIntervalMs,
       concurrency: config.BERTH_AGENT_CONCURRENCY,
       backoff: { initialDelayMs: config.BERTH_RESTART_BACKOFF_MS },
       log: log.child({ nodeId: reg.nodeId, name }),
     });
-    await agent.start();
     agents.push(agent);
-    log.info({ nodeId: reg.nodeId, name, runtime: config.BERTH_RUNTIME }, 'node registered; agent running');
+    log.info({ nodeId: reg.nodeId, name, runtime: config.BERTH_RUNTIME }, 'node registered');
   }
+  // The agents start (recover, announce, heartbeat), then a Nest application context whose
+  // @nestjs/bullmq processors consume their node queues (named after the ids registration gave).
+  const running = await runNodeAgents(agents, { connection: redis, prefix: config.BERTH_QUEUE_PREFIX, log });
+  log.info({ nodes: agents.map((a) => a.nodeId), runtime: config.BERTH_RUNTIME }, 'agent running');
 
   const ops = await startOpsServer({
     app: 'agent',
@@ -130,8 +132,9 @@ async function main() {
     () => events.close(),
     ...cleanups,
     async () => {
-      // Stop taking commands first: replacements the scheduler sends meanwhile must not start here.
-      await Promise.all(agents.map((a) => a.close()));
+      // Stop taking commands first (the workers finish their active jobs): replacements the
+      // scheduler sends meanwhile must not start here.
+      await running.close();
       // `npm run down` asks for the containers to go too, by leaving this file before SIGTERM.
       const stopFile = path.resolve(config.BERTH_DATA_DIR, 'run', 'agent.stop-containers');
       if (onExit === 'stop' || fs.existsSync(stopFile)) {
@@ -139,6 +142,7 @@ async function main() {
         fs.rmSync(stopFile, { force: true });
       }
     },
-  ]);}
+  ]);
+}
 
 main().catch(exitOnStartupError('agent'));

@@ -1,13 +1,13 @@
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import {
-  nodeQueueName,
   parseNodeCommand,
   RedisKey,
   ReplicaSpecSchema,
   type NodeCommandJob,
   type NodeEventsJob,
+  type QueueJob,
   type ReplicaReportJob,
   type ReplicaSpec,
   type ReplicaState,
@@ -37,14 +37,12 @@ export interface NodeAgentOptions {
   runtime: ContainerRuntime;
   images: ImageProvider;
   dialer: ProbeDialer;
-  /** BullMQ connection for this node's command worker (a dedicated blocking connection is made from it). */
-  connection: ConnectionOptions;
   /** Shared producer for node-events. */
   events: Queue<NodeEventsJob>;
   /** For log streams; null disables log shipping. */
   redis: Redis | null;
-  prefix: string;
   heartbeatIntervalMs: number;
+  /** Commands handled at once (the node queue processor's concurrency; default 8). */
   concurrency?: number;
   backoff?: Partial<BackoffOptions>;
   stopGraceMs?: number;
@@ -65,18 +63,17 @@ interface Entry {
 }
 
 /**
- * One node's agent: consumes `node-<id>` (start / stop / sync), supervises each replica with the
+ * One node's agent: handles the commands of `node-<id>` (start / stop / sync / keep-images; its
+ * consumer is a NodeCommandProcessor, apps/agent/src/agent.module.ts), supervises each replica with the
  * runtime's ReplicaSupervisor, reports every state change (in order) on `node-events`, heartbeats,
  * and ships container log lines to Redis streams. Commands are idempotent: a re-sent start of a
  * replica it already runs only re-announces its state.
  */
 export class NodeAgent {
   private readonly replicas = new Map<string, Entry>();
-  private worker: Worker<NodeCommandJob> | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private sendChain: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private workerConnection: Redis | null = null;
   private seq = 0;
   /** Monotonic across restarts: milliseconds since the epoch scaled, plus a counter within one millisecond. */
   private nextSeq(): number {
@@ -90,12 +87,16 @@ export class NodeAgent {
     return this.o.nodeId;
   }
 
+  get concurrency(): number {
+    return this.o.concurrency ?? 8;
+  }
+
   /** Replicas this agent currently supervises, with their last state. */
   status(): { replicaId: string; state: ReplicaState | null; generation: number }[] {
     return [...this.replicas.values()].map((e) => ({ replicaId: e.spec.replicaId, state: e.sup?.currentState ?? null, generation: e.generation }));
   }
 
-  /** Recover surviving containers, announce the start, then heartbeat and consume commands. */
+  /** Recover surviving containers, announce the start, then heartbeat (commands come through its processor). */
   async start(): Promise<void> {
     const recovered = await this.recover();
     await this.send({
@@ -109,22 +110,12 @@ export class NodeAgent {
     });
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => void this.heartbeat().catch((e) => this.o.log.warn({ err: e.message }, 'heartbeat failed')), this.o.heartbeatIntervalMs);
-    // The worker gets a connection of its own: BullMQ may end a connection it was handed when it closes.
-    this.workerConnection = isRedisInstance(this.o.connection) ? this.o.connection.duplicate() : null;
-    this.worker = new Worker<NodeCommandJob>(nodeQueueName(this.o.nodeId), (job) => this.handle(job), {
-      connection: this.workerConnection ?? this.o.connection,
-      prefix: this.o.prefix,
-      concurrency: this.o.concurrency ?? 8,
-    });
-    this.worker.on('error', (e) => this.o.log.error({ err: e.message }, 'node queue worker error'));
   }
 
-  /** Stops heartbeats and command intake; containers keep running (they outlive the agent). */
+  /** Stops heartbeats and reports (close its processor first); containers keep running (they outlive the agent). */
   async close(): Promise<void> {
     this.closed = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    await this.worker?.close();
-    await this.workerConnection?.quit().catch(() => undefined);
     for (const e of this.replicas.values()) e.logs?.abort();
     await this.sendChain.catch(() => undefined);
   }
@@ -140,7 +131,8 @@ export class NodeAgent {
     );
   }
 
-  private async handle(job: Job<NodeCommandJob>): Promise<void> {
+  /** One job of the node queue. */
+  async handle(job: QueueJob<NodeCommandJob>): Promise<void> {
     let cmd: NodeCommandJob;
     try {
       // The command's one definition is in @berth/contracts: parse it, never guess.
@@ -419,10 +411,6 @@ function reportJob(nodeId: string, replicaId: string, generation: number, state:
     restartCount: d.restartCount,
     ...(d.completed ? { completed: true } : {}),
   };
-}
-
-function isRedisInstance(c: ConnectionOptions): c is Redis {
-  return typeof (c as Redis).duplicate === 'function';
 }
 
 export function containerSpec(spec: ReplicaSpec, prepared: { rootfs: ContainerSpec['rootfs']; image: ContainerSpec['image'] }): ContainerSpec {

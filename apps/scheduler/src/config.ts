@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonSchema, databaseSchema, durationMs, port } from '@berth/config';
+import { bool, commonSchema, databaseSchema, durationMs, port } from '@berth/config';
 
 const positive = (def: number) => z.coerce.number().int().min(1).default(def);
 
@@ -50,5 +50,21 @@ export const schedulerConfigSchema = commonSchema.merge(databaseSchema).extend({
   BERTH_IMAGE_KEEP_REVISIONS: positive(3),
   /** How often the nodes' image keep-sets are recomputed (sent only when they change). */
   BERTH_IMAGE_KEEP_INTERVAL_MS: durationMs(30_000),
+  // The autoscaler (apps/scheduler/src/autoscaler; docs/gateway.md has the model).
+  BERTH_AUTOSCALER_ENABLED: bool(true),
+  BERTH_AUTOSCALER_TICK_MS: z.coerce.number().int().min(50).default(1000),
+  BERTH_AUTOSCALER_STABLE_WINDOW_MS: durationMs(60_000),
+  BERTH_AUTOSCALER_PANIC_WINDOW_MS: durationMs(6_000),
+  BERTH_AUTOSCALER_PANIC_THRESHOLD: z.coerce.number().min(1).default(2),
+  BERTH_AUTOSCALER_MAX_SCALE_DOWN_RATE: z.coerce.number().gt(1).default(2),
+  BERTH_AUTOSCALER_MAX_SCALE_UP_RATE: z.coerce.number().gt(1).default(1000),
+  BERTH_AUTOSCALER_SCALE_TO_ZERO_GRACE_MS: durationMs(30_000),
+  /** Gateways whose last concurrency write is older than this are ignored. */
+  BERTH_AUTOSCALER_SAMPLE_MAX_AGE_MS: durationMs(3_000),
+  /** Same prefix as the gateway's (routing table and concurrency keys). */
+  BERTH_REDIS_KEY_PREFIX: z.string().default(''),
+}).refine((c) => c.BERTH_AUTOSCALER_PANIC_WINDOW_MS <= c.BERTH_AUTOSCALER_STABLE_WINDOW_MS, {
+  path: ['BERTH_AUTOSCALER_PANIC_WINDOW_MS'],
+  message: 'must not exceed BERTH_AUTOSCALER_STABLE_WINDOW_MS',
 });
 export type SchedulerConfig = z.infer<typeof schedulerConfigSchema>;

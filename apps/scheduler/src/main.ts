@@ -1,9 +1,8 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@berth/config';
-import { AutoscalerRepository, PrismaService } from '@berth/db';
+import { PrismaService } from '@berth/db';
 import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
 import Redis from 'ioredis';
-import { startAutoscaler } from './autoscaler';
 import { schedulerConfigSchema } from './config';
 import { startScheduler } from './scheduler';
 
@@ -14,14 +13,9 @@ async function main() {
   const prisma = new PrismaService({ databaseUrl: config.DATABASE_URL });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const scheduler = startScheduler({ prisma, databaseUrl: config.DATABASE_URL, redis, connection, settings: config, log, registry });
-  const autoscaler = await startAutoscaler({
-    repository: new AutoscalerRepository(prisma),
-    connection,
-    log: log.child({ part: 'autoscaler' }),
-    registry,
-    enqueueReconcile: (id, cause) => scheduler.queues.enqueueReconcile(id, cause),
-  });
+  // A Nest application context: SchedulerCore (reconcile, liveness, routes, autoscaler) and the
+  // @nestjs/bullmq processors of the scheduler's queues, checked against the queue registry.
+  const scheduler = await startScheduler({ prisma, databaseUrl: config.DATABASE_URL, redis, connection, settings: config, log, registry });
   const ops = await startOpsServer({
     app: 'scheduler',
     host: config.BERTH_SCHEDULER_OPS_HOST,
@@ -30,8 +24,8 @@ async function main() {
     checks: [{ name: 'postgres', check: () => prisma.ping() }, redisCheck(redis)],
   });
   log.info({ url: `http://${config.BERTH_SCHEDULER_OPS_HOST}:${ops.port}` }, 'scheduler ops listening');
-  // onShutdown runs closers last-first: the workers stop before their connections go.
-  onShutdown(log, [() => ops.close(), () => prisma.onModuleDestroy(), () => redis.quit(), () => connection.quit(), () => scheduler.close(), () => autoscaler.stop()]);
+  // onShutdown runs closers last-first: the application (workers drained first) before its connections.
+  onShutdown(log, [() => ops.close(), () => prisma.onModuleDestroy(), () => redis.quit(), () => connection.quit(), () => scheduler.close()]);
 }
 
 main().catch(exitOnStartupError('scheduler'));

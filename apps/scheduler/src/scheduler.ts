@@ -1,9 +1,14 @@
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type INestApplicationContext, type OnApplicationBootstrap } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { WorkerHost } from '@nestjs/bullmq';
+import type { Job } from 'bullmq';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
-import { QueueName, type NodeEventsJob, type ReconcileJob } from '@berth/contracts';
-import { createReconcilePool, NodeRepository, ReplicaRepository, SchedulerRepository, type PrismaService } from '@berth/db';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { QueueName, type NodeEventsJob, type QueueHandlers, type ReconcileJob, type WakeJob } from '@berth/contracts';
+import { AutoscalerRepository, createReconcilePool, NodeRepository, ReplicaRepository, SchedulerRepository, type PrismaService } from '@berth/db';
+import { nestLogger, QueueConsumersModule, queueProcessor } from '@berth/queues';
+import { autoscalerSettings, createAutoscaler, type AutoscalerConfig, type RunningAutoscaler } from './autoscaler';
 import type { SchedulerConfig } from './config';
 import { ImageKeepPublisher } from './node-events/image-keep.publisher';
 import { LivenessMonitor } from './node-events/liveness.monitor';
@@ -32,7 +37,24 @@ export type SchedulerSettings = Pick<
   | 'BERTH_NODE_SNAPSHOT_TTL_MS'
   | 'BERTH_ROUTES_FLUSH_MS'
 > &
-  Partial<Pick<SchedulerConfig, 'BERTH_PLACEMENT_SAMPLE' | 'BERTH_RECONCILE_BATCH' | 'BERTH_IMAGE_KEEP_REVISIONS' | 'BERTH_IMAGE_KEEP_INTERVAL_MS'>>;
+  Partial<Pick<SchedulerConfig, 'BERTH_PLACEMENT_SAMPLE' | 'BERTH_RECONCILE_BATCH' | 'BERTH_IMAGE_KEEP_REVISIONS' | 'BERTH_IMAGE_KEEP_INTERVAL_MS'>> &
+  /** Without them (in-process tests) the autoscaler is off: wake-ups are consumed and dropped. */
+  Partial<AutoscalerConfig>;
+
+export interface SchedulerDeps {
+  prisma: PrismaService;
+  /** Postgres for the reconcile's reads/writes (a small pg pool of its own, next to Prisma's). */
+  databaseUrl: string;
+  /** Hooks on the reconcile's phases (bench/schedule); none in production. */
+  reconcileObserver?: ReconcileObserver;
+  /** Routing table, autoscaler samples and lease. */
+  redis: Redis;
+  /** BullMQ: producers and the processors' workers (each worker duplicates it for its blocking reads). */
+  connection: Redis;
+  settings: SchedulerSettings;
+  log: Logger;
+  registry?: Registry;
+}
 
 export interface RunningScheduler {
   reconcile: ReconcileService;
@@ -40,148 +62,244 @@ export interface RunningScheduler {
   routes: RoutePublisher;
   queues: SchedulerQueues;
   nodeEvents: NodeEventsService;
+  autoscaler: RunningAutoscaler;
+  app: INestApplicationContext;
   resync(): Promise<number>;
   close(): Promise<void>;
 }
 
+const DEPS = Symbol('SchedulerDeps');
+
 /**
- * Wires the scheduler: the `reconcile` and `node-events` workers, the liveness monitor, the periodic
- * resync and the routing-table publisher. Used by main.ts and, in-process, by integration tests.
+ * Everything the scheduler's queue consumers use, and its loops: the liveness monitor, the periodic
+ * resync, the routing-table publisher, the image keep-sets and the autoscaler's tick. Started once
+ * the application is wired; closed after the workers have drained (`beforeApplicationShutdown` runs
+ * after QueueConsumers' `onModuleDestroy`).
  */
-export function startScheduler(deps: {
-  prisma: PrismaService;
-  /** Postgres for the reconcile's reads/writes (a small pg pool of its own, next to Prisma's). */
-  databaseUrl: string;
-  /** Hooks on the reconcile's phases (bench/schedule); none in production. */
-  reconcileObserver?: ReconcileObserver;
-  redis: Redis;
-  connection: ConnectionOptions;
-  settings: SchedulerSettings;
-  log: Logger;
-  registry?: Registry;
-}): RunningScheduler {
-  const { prisma, redis, connection, settings: s, log } = deps;
-  const reconcilePool = createReconcilePool(deps.databaseUrl);
-  reconcilePool.on('error', (err) => log.warn({ err: err.message }, 'idle reconcile pool connection failed'));
-  const schedulerRepo = new SchedulerRepository(prisma, reconcilePool);
-  const nodeRepo = new NodeRepository(prisma);
-  const replicaRepo = new ReplicaRepository(prisma);
-  const queues = new SchedulerQueues(connection, s.BERTH_QUEUE_PREFIX);
-  const routes = new RoutePublisher(schedulerRepo, redis, log.child({ part: 'routes' }), s.BERTH_ROUTES_FLUSH_MS);
-  const commands = new NodeCommandBatch(connection, s.BERTH_QUEUE_PREFIX);
-  const snapshot = new NodeSnapshotCache(schedulerRepo, s.BERTH_NODE_SNAPSHOT_TTL_MS);
-  const reconcile = new ReconcileService(schedulerRepo, snapshot, queues, routes, log.child({ part: 'reconcile' }), {
-    rolloutDeadlineMs: s.BERTH_ROLLOUT_DEADLINE_MS,
-    minReadyMs: s.BERTH_MIN_READY_MS,
-    commandResendAfterMs: s.BERTH_COMMAND_RESEND_AFTER_MS,
-    stopGraceMs: s.BERTH_STOP_GRACE_MS,
-    placementSample: s.BERTH_PLACEMENT_SAMPLE ?? 64,
-    commands,
-    observer: deps.reconcileObserver,
-  });
-  const batcher = new ReconcileBatcher(
-    (items) => reconcile.reconcileBatch(items),
-    (id, cause) => reconcile.reconcile(id, cause),
-    s.BERTH_RECONCILE_BATCH ?? 16,
-  );
-  const liveness = new LivenessMonitor(nodeRepo, schedulerRepo, queues, log.child({ part: 'liveness' }), {
-    heartbeatIntervalMs: s.BERTH_HEARTBEAT_INTERVAL_MS,
-    missedBeats: s.BERTH_NODE_DOWN_AFTER_MISSED,
-    checkIntervalMs: s.BERTH_LIVENESS_CHECK_INTERVAL_MS,
-  });
-  const imageKeep = new ImageKeepPublisher(schedulerRepo, queues, log.child({ part: 'image-keep' }), {
-    intervalMs: s.BERTH_IMAGE_KEEP_INTERVAL_MS ?? 30_000,
-    keepRevisions: s.BERTH_IMAGE_KEEP_REVISIONS ?? 3,
-  });
-  const nodeEvents = new NodeEventsService(nodeRepo, replicaRepo, schedulerRepo, queues, routes, liveness, log.child({ part: 'node-events' }), undefined, (nodeId) =>
-    imageKeep.nodeStarted(nodeId),
-  );
+@Injectable()
+export class SchedulerCore implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  readonly queues: SchedulerQueues;
+  readonly routes: RoutePublisher;
+  readonly reconcile: ReconcileService;
+  readonly liveness: LivenessMonitor;
+  readonly nodeEvents: NodeEventsService;
+  readonly autoscaler: RunningAutoscaler;
+  private readonly batcher: ReconcileBatcher;
+  private readonly commands: NodeCommandBatch;
+  private readonly imageKeep: ImageKeepPublisher;
+  private readonly schedulerRepo: SchedulerRepository;
+  private readonly nodeRepo: NodeRepository;
+  private readonly metrics;
+  private resyncTimer: NodeJS.Timeout | null = null;
 
-  const metrics = deps.registry
-    ? {
-        reconciles: new Counter({ name: 'berth_scheduler_reconciles_total', help: 'Reconciles run', registers: [deps.registry] }),
-        placements: new Counter({ name: 'berth_scheduler_placements_total', help: 'Replicas placed on nodes', registers: [deps.registry] }),
-        conflicts: new Counter({ name: 'berth_scheduler_plan_conflicts_total', help: 'Plans re-computed after a stale read', registers: [deps.registry] }),
-        duration: new Histogram({ name: 'berth_scheduler_reconcile_seconds', help: 'Reconcile duration', registers: [deps.registry] }),
-      }
-    : null;
-
-  // Each worker gets a connection of its own: BullMQ may end a connection it was handed when it closes.
-  const own: Redis[] = [];
-  const dup = (): ConnectionOptions => {
-    if (typeof (connection as Redis).duplicate !== 'function') return connection;
-    const c = (connection as Redis).duplicate();
-    own.push(c);
-    return c;
-  };
-  const workerOpts = {
-    prefix: s.BERTH_QUEUE_PREFIX,
-    lockDuration: s.BERTH_JOB_LOCK_MS,
-    stalledInterval: Math.max(1000, Math.floor(s.BERTH_JOB_LOCK_MS / 2)),
-  };
-  const reconcileWorker = new Worker<ReconcileJob>(
-    QueueName.Reconcile,
-    async (job) => {
-      const end = metrics?.duration.startTimer();
-      const out = await batcher.submit(job.data.serviceId, job.data.cause);
-      end?.();
-      metrics?.reconciles.inc();
-      metrics?.conflicts.inc(out.conflicts);
-      if (out.plan) metrics?.placements.inc(out.plan.create.filter((c) => c.nodeId).length + out.plan.place.length);
-    },
-    { ...workerOpts, connection: dup(), concurrency: s.BERTH_RECONCILE_CONCURRENCY },
-  );
-  const nodeEventsWorker = new Worker<NodeEventsJob>(QueueName.NodeEvents, (job) => nodeEvents.handle(job.data), {
-    ...workerOpts,
-    connection: dup(),
-    concurrency: s.BERTH_NODE_EVENTS_CONCURRENCY,
-  });
-  for (const w of [reconcileWorker, nodeEventsWorker]) {
-    w.on('failed', (job, err) => log.warn({ queue: w.name, jobId: job?.id, err: err.message }, 'job failed'));
-    w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'worker error'));
+  constructor(@Inject(DEPS) private readonly deps: SchedulerDeps) {
+    const { prisma, redis, connection, settings: s, log } = deps;
+    const reconcilePool = createReconcilePool(deps.databaseUrl);
+    reconcilePool.on('error', (err) => log.warn({ err: err.message }, 'idle reconcile pool connection failed'));
+    const schedulerRepo = (this.schedulerRepo = new SchedulerRepository(prisma, reconcilePool));
+    const nodeRepo = (this.nodeRepo = new NodeRepository(prisma));
+    const replicaRepo = new ReplicaRepository(prisma);
+    const queues = (this.queues = new SchedulerQueues(connection, s.BERTH_QUEUE_PREFIX));
+    const routes = (this.routes = new RoutePublisher(schedulerRepo, redis, log.child({ part: 'routes' }), s.BERTH_ROUTES_FLUSH_MS));
+    const commands = (this.commands = new NodeCommandBatch(connection, s.BERTH_QUEUE_PREFIX));
+    const snapshot = new NodeSnapshotCache(schedulerRepo, s.BERTH_NODE_SNAPSHOT_TTL_MS);
+    const reconcile = (this.reconcile = new ReconcileService(schedulerRepo, snapshot, queues, routes, log.child({ part: 'reconcile' }), {
+      rolloutDeadlineMs: s.BERTH_ROLLOUT_DEADLINE_MS,
+      minReadyMs: s.BERTH_MIN_READY_MS,
+      commandResendAfterMs: s.BERTH_COMMAND_RESEND_AFTER_MS,
+      stopGraceMs: s.BERTH_STOP_GRACE_MS,
+      placementSample: s.BERTH_PLACEMENT_SAMPLE ?? 64,
+      commands,
+      observer: deps.reconcileObserver,
+    }));
+    this.batcher = new ReconcileBatcher(
+      (items) => reconcile.reconcileBatch(items),
+      (id, cause) => reconcile.reconcile(id, cause),
+      s.BERTH_RECONCILE_BATCH ?? 16,
+    );
+    const liveness = (this.liveness = new LivenessMonitor(nodeRepo, schedulerRepo, queues, log.child({ part: 'liveness' }), {
+      heartbeatIntervalMs: s.BERTH_HEARTBEAT_INTERVAL_MS,
+      missedBeats: s.BERTH_NODE_DOWN_AFTER_MISSED,
+      checkIntervalMs: s.BERTH_LIVENESS_CHECK_INTERVAL_MS,
+    }));
+    const imageKeep = (this.imageKeep = new ImageKeepPublisher(schedulerRepo, queues, log.child({ part: 'image-keep' }), {
+      intervalMs: s.BERTH_IMAGE_KEEP_INTERVAL_MS ?? 30_000,
+      keepRevisions: s.BERTH_IMAGE_KEEP_REVISIONS ?? 3,
+    }));
+    this.nodeEvents = new NodeEventsService(nodeRepo, replicaRepo, schedulerRepo, queues, routes, liveness, log.child({ part: 'node-events' }), undefined, (nodeId) =>
+      imageKeep.nodeStarted(nodeId),
+    );
+    const registry = deps.registry;
+    this.metrics = registry
+      ? {
+          reconciles: new Counter({ name: 'berth_scheduler_reconciles_total', help: 'Reconciles run', registers: [registry] }),
+          placements: new Counter({ name: 'berth_scheduler_placements_total', help: 'Replicas placed on nodes', registers: [registry] }),
+          conflicts: new Counter({ name: 'berth_scheduler_plan_conflicts_total', help: 'Plans re-computed after a stale read', registers: [registry] }),
+          duration: new Histogram({ name: 'berth_scheduler_reconcile_seconds', help: 'Reconcile duration', registers: [registry] }),
+        }
+      : null;
+    this.autoscaler = createAutoscaler({
+      repository: new AutoscalerRepository(prisma),
+      redis,
+      log: log.child({ part: 'autoscaler' }),
+      registry: registry ?? new Registry(),
+      settings: autoscalerSettings({
+        BERTH_AUTOSCALER_ENABLED: false,
+        BERTH_AUTOSCALER_TICK_MS: 1000,
+        BERTH_AUTOSCALER_STABLE_WINDOW_MS: 60_000,
+        BERTH_AUTOSCALER_PANIC_WINDOW_MS: 6_000,
+        BERTH_AUTOSCALER_PANIC_THRESHOLD: 2,
+        BERTH_AUTOSCALER_MAX_SCALE_DOWN_RATE: 2,
+        BERTH_AUTOSCALER_MAX_SCALE_UP_RATE: 1000,
+        BERTH_AUTOSCALER_SCALE_TO_ZERO_GRACE_MS: 30_000,
+        BERTH_AUTOSCALER_SAMPLE_MAX_AGE_MS: 3_000,
+        BERTH_REDIS_KEY_PREFIX: '',
+        ...definedOnly(s),
+      }),
+      enqueueReconcile: (id, cause) => queues.enqueueReconcile(id, cause),
+    });
   }
 
-  const resync = async () => {
-    const ids = new Set([...(await schedulerRepo.liveServiceIds()), ...(await nodeRepo.servicesWithPendingReplicas())]);
-    await queues.enqueueReconcileMany(ids, 'resync');
-    return ids.size;
-  };
-  let resyncTimer: NodeJS.Timeout | null = null;
-  const loop = () => {
-    resyncTimer = setTimeout(
-      () =>
-        void resync()
-          .catch((e) => log.error({ err: e }, 'resync failed'))
-          .finally(() => resyncTimer && loop()),
-      s.BERTH_RESYNC_INTERVAL_MS,
-    );
-  };
-  loop();
-  // A fresh scheduler converges everything it can see right away.
-  void resync().catch((e) => log.error({ err: e }, 'initial resync failed'));
-  liveness.start();
-  routes.start();
-  imageKeep.start();
+  /** One `reconcile` job: through the batcher (services reconciled together under load). */
+  async runReconcile(job: ReconcileJob): Promise<void> {
+    const end = this.metrics?.duration.startTimer();
+    const out = await this.batcher.submit(job.serviceId, job.cause);
+    end?.();
+    this.metrics?.reconciles.inc();
+    this.metrics?.conflicts.inc(out.conflicts);
+    if (out.plan) this.metrics?.placements.inc(out.plan.create.filter((c) => c.nodeId).length + out.plan.place.length);
+  }
 
+  /** Every live service (and any with pending replicas) gets a reconcile. */
+  async resync(): Promise<number> {
+    const ids = new Set([...(await this.schedulerRepo.liveServiceIds()), ...(await this.nodeRepo.servicesWithPendingReplicas())]);
+    await this.queues.enqueueReconcileMany(ids, 'resync');
+    return ids.size;
+  }
+
+  onApplicationBootstrap(): void {
+    const { settings: s, log } = this.deps;
+    const loop = () => {
+      this.resyncTimer = setTimeout(
+        () =>
+          void this.resync()
+            .catch((e) => log.error({ err: e }, 'resync failed'))
+            .finally(() => this.resyncTimer && loop()),
+        s.BERTH_RESYNC_INTERVAL_MS,
+      );
+    };
+    loop();
+    // A fresh scheduler converges everything it can see right away.
+    void this.resync().catch((e) => log.error({ err: e }, 'initial resync failed'));
+    this.liveness.start();
+    this.routes.start();
+    this.imageKeep.start();
+    this.autoscaler.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = null;
+    this.liveness.stop();
+    this.imageKeep.stop();
+    await this.autoscaler.stop();
+    await this.nodeEvents.close();
+    await this.routes.close();
+    await this.queues.close();
+    await this.commands.close();
+    await this.schedulerRepo.close().catch(() => undefined);
+  }
+}
+
+const definedOnly = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+// ---------------------------------------------------------------- queue consumers
+
+/** `reconcile`: level-triggered reconcile of one service (batched with others under load). */
+@Injectable()
+export class ReconcileProcessor extends WorkerHost {
+  constructor(private readonly core: SchedulerCore) {
+    super();
+  }
+  process(job: Job<ReconcileJob>): Promise<void> {
+    return this.core.runReconcile(job.data);
+  }
+}
+
+/** `node-events`: agents' replica reports, heartbeats and node events. */
+@Injectable()
+export class NodeEventsProcessor extends WorkerHost {
+  constructor(private readonly core: SchedulerCore) {
+    super();
+  }
+  process(job: Job<NodeEventsJob>): Promise<void> {
+    return this.core.nodeEvents.handle(job.data);
+  }
+}
+
+/** `autoscale`: gateway wake-ups of services scaled to zero (dropped while the autoscaler is off). */
+@Injectable()
+export class AutoscaleProcessor extends WorkerHost {
+  constructor(private readonly core: SchedulerCore) {
+    super();
+  }
+  async process(job: Job<WakeJob>): Promise<boolean> {
+    if (!this.core.autoscaler.enabled) return false;
+    return this.core.autoscaler.loop.wake(job.data);
+  }
+}
+
+/** The scheduler's consumer of each of its queues (libs/contracts QUEUES); the compiler checks the set. */
+export const schedulerProcessors = {
+  [QueueName.Reconcile]: ReconcileProcessor,
+  [QueueName.NodeEvents]: NodeEventsProcessor,
+  [QueueName.Autoscale]: AutoscaleProcessor,
+} satisfies QueueHandlers<'scheduler'>;
+
+@Module({})
+export class SchedulerModule {
+  static forRoot(deps: SchedulerDeps): DynamicModule {
+    const s = deps.settings;
+    const worker = {
+      lockDuration: s.BERTH_JOB_LOCK_MS,
+      stalledInterval: Math.max(1000, Math.floor(s.BERTH_JOB_LOCK_MS / 2)),
+    };
+    const concurrency: Record<keyof typeof schedulerProcessors, number> = {
+      [QueueName.Reconcile]: s.BERTH_RECONCILE_CONCURRENCY,
+      [QueueName.NodeEvents]: s.BERTH_NODE_EVENTS_CONCURRENCY,
+      [QueueName.Autoscale]: 4,
+    };
+    return {
+      module: SchedulerModule,
+      imports: [QueueConsumersModule.forRoot({ app: 'scheduler', connection: deps.connection, prefix: s.BERTH_QUEUE_PREFIX, log: deps.log })],
+      providers: [
+        { provide: DEPS, useValue: deps },
+        SchedulerCore,
+        ...Object.entries(schedulerProcessors).map(([queue, cls]) =>
+          queueProcessor(cls, queue, { ...worker, concurrency: concurrency[queue as keyof typeof concurrency] }),
+        ),
+      ],
+    };
+  }
+}
+
+/**
+ * The scheduler as a Nest application context: SchedulerCore and the `@nestjs/bullmq` processors of
+ * its queues, checked against the queue registry before they consume. Used by main.ts and, in-process,
+ * by integration tests and benches. `close()` drains the workers, then closes the rest.
+ */
+export async function startScheduler(deps: SchedulerDeps): Promise<RunningScheduler> {
+  const app = await NestFactory.createApplicationContext(SchedulerModule.forRoot(deps), { logger: nestLogger(deps.log), abortOnError: false });
+  const core = app.get(SchedulerCore);
   return {
-    reconcile,
-    liveness,
-    routes,
-    queues,
-    nodeEvents,
-    resync,
-    async close() {
-      if (resyncTimer) clearTimeout(resyncTimer);
-      resyncTimer = null;
-      liveness.stop();
-      imageKeep.stop();
-      await Promise.all([reconcileWorker.close(), nodeEventsWorker.close()]);
-      await nodeEvents.close();
-      await routes.close();
-      await queues.close();
-      await commands.close();
-      await schedulerRepo.close().catch(() => undefined);
-      await Promise.all(own.map((c) => c.quit().catch(() => undefined)));
-    },
+    reconcile: core.reconcile,
+    liveness: core.liveness,
+    routes: core.routes,
+    queues: core.queues,
+    nodeEvents: core.nodeEvents,
+    autoscaler: core.autoscaler,
+    app,
+    resync: () => core.resync(),
+    close: () => app.close(),
   };
 }

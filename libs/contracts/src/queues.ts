@@ -2,11 +2,8 @@
  * Every BullMQ queue, job name and payload in Berth. Producers and consumers import from here;
  * `jobId()` is the only way a job id is built (BullMQ forbids ':' in custom ids).
  *
- * Queues:
- *   reconcile        scheduler ← api, gateway wake-ups, resync   key: serviceId (deduplicated)
- *   node-events      scheduler ← agents                          replica reports, heartbeats
- *   node-<nodeId>    agent ← scheduler                           start / stop commands for that node
- *   autoscale        scheduler (repeatable tick)
+ * Which process consumes which queue, and what each carries, is one registry at the end of this
+ * file (`QUEUES`, `QueuePayloads`); the scheduler and the agent check it at start.
  */
 
 import { z } from 'zod';
@@ -25,7 +22,6 @@ export const QueueName = {
   Reconcile: 'reconcile',
   NodeEvents: 'node-events',
   Autoscale: 'autoscale',
-  Maintenance: 'maintenance',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
@@ -192,12 +188,90 @@ export type NodeEventsJob = NodeHeartbeatJob | ReplicaReportJob | NodeEventJob;
 export type { WakeJob } from './routing';
 import type { WakeJob } from './routing';
 
-export interface AutoscaleTickJob {
-  kind: 'autoscale-tick';
+export type JobPayload = ReconcileJob | NodeCommandJob | NodeEventsJob | WakeJob;
+export type JobKind = JobPayload['kind'];
+
+// ---------------------------------------------------------------- the queue registry
+
+/** The processes that consume queues. */
+export type QueueConsumerApp = 'scheduler' | 'agent';
+
+/**
+ * Every queue, who consumes it and who produces it. A node's command queue is one entry whatever
+ * the node: its name is `nodeQueueName(nodeId)`, known to an agent once it has registered.
+ */
+export const QUEUES = {
+  [QueueName.Reconcile]: { consumer: 'scheduler', producers: 'api, scheduler (resync, rollouts), autoscaler' },
+  [QueueName.NodeEvents]: { consumer: 'scheduler', producers: 'agents (reports, heartbeats, node events)' },
+  [QueueName.Autoscale]: { consumer: 'scheduler', producers: 'gateways (wake-ups of services at zero)' },
+  'node-<nodeId>': { consumer: 'agent', producers: 'scheduler (start, stop, sync, keep-images)' },
+} as const satisfies Record<string, { consumer: QueueConsumerApp; producers: string }>;
+export type QueueKey = keyof typeof QUEUES;
+
+/** The payload type of each queue of the registry. */
+export interface QueuePayloads {
+  [QueueName.Reconcile]: ReconcileJob;
+  [QueueName.NodeEvents]: NodeEventsJob;
+  [QueueName.Autoscale]: WakeJob;
+  'node-<nodeId>': NodeCommandJob;
+}
+// The two maps name the same queues (a compile error here means one of them lacks a queue).
+const _sameQueues: Record<QueueKey, true> = { reconcile: true, 'node-events': true, autoscale: true, 'node-<nodeId>': true } satisfies Record<keyof QueuePayloads, true>;
+void _sameQueues;
+
+/** The queues an app consumes. */
+export type QueuesConsumedBy<A extends QueueConsumerApp> = { [K in QueueKey]: (typeof QUEUES)[K]['consumer'] extends A ? K : never }[QueueKey];
+
+/** The part of a BullMQ job a handler sees (BullMQ's `Job<P>` satisfies it). */
+export interface QueueJob<P> {
+  id?: string;
+  name: string;
+  data: P;
+  timestamp: number;
 }
 
-export type JobPayload = ReconcileJob | NodeCommandJob | NodeEventsJob | AutoscaleTickJob | WakeJob;
-export type JobKind = JobPayload['kind'];
+/** Handles one job of queue K: resolves when done, throws to fail the job (BullMQ retries by its options). */
+export interface QueueHandler<K extends QueueKey> {
+  process(job: QueueJob<QueuePayloads[K]>): Promise<unknown>;
+}
+
+/**
+ * What an app provides: for each queue it consumes, the class that handles it (in the apps: a
+ * `@nestjs/bullmq` processor). Missing one is a compile error; `assertQueueConsumers` checks the
+ * running application at start as well.
+ */
+export type QueueHandlers<A extends QueueConsumerApp> = { [K in QueuesConsumedBy<A>]: abstract new (...args: any[]) => QueueHandler<K> };
+
+/** The registry entry of a concrete queue name (`node-7f…` → `node-<nodeId>`), or null for an unknown queue. */
+export function queueKeyOf(name: string): QueueKey | null {
+  if (Object.prototype.hasOwnProperty.call(QUEUES, name) && name !== 'node-<nodeId>') return name as QueueKey;
+  if (/^node-[A-Za-z0-9_-]+$/.test(name)) return 'node-<nodeId>';
+  return null;
+}
+
+export class QueueRegistryError extends Error {
+  override readonly name = 'QueueRegistryError';
+}
+
+/**
+ * Start-up check of an app's queue consumers (the concrete queue names its processors consume):
+ * every queue the registry gives the app has a consumer, and nothing consumes a queue that is not
+ * the app's. Throws QueueRegistryError naming what is off.
+ */
+export function assertQueueConsumers(app: QueueConsumerApp, consumed: readonly string[]): void {
+  const problems: string[] = [];
+  const have = new Set<QueueKey>();
+  for (const name of consumed) {
+    const key = queueKeyOf(name);
+    if (!key) problems.push(`queue "${name}" is not in the queue registry (libs/contracts/src/queues.ts QUEUES)`);
+    else if (QUEUES[key].consumer !== app) problems.push(`queue "${name}" is consumed by the ${QUEUES[key].consumer}, not the ${app}`);
+    else have.add(key);
+  }
+  for (const [key, q] of Object.entries(QUEUES) as [QueueKey, (typeof QUEUES)[QueueKey]][]) {
+    if (q.consumer === app && !have.has(key)) problems.push(`queue "${key}" has no consumer in the ${app} (add its @Processor provider to the ${app}'s module)`);
+  }
+  if (problems.length) throw new QueueRegistryError(`${app}: ${problems.join('; ')}`);
+}
 
 // ---------------------------------------------------------------- Redis keys (not queues)
 

@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
-import { QueueName, jobId, wakeJobIdParts, type ReconcileJob, type WakeJob } from '@berth/contracts';
+import { QueueName, jobId, reconcileJobOptions, wakeJobIdParts, type ReconcileJob, type WakeJob } from '@berth/contracts';
 import { AutoscalerRepository, PrismaService } from '@berth/db';
 import { createLogger, createMetricsRegistry } from '@berth/observability';
 import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { ConcurrencyPublisher } from '../../../apps/gateway/src/metrics/concurrency-publisher';
 import { ConcurrencyTracker } from '../../../apps/gateway/src/metrics/concurrency-tracker';
-import { RunningAutoscaler, startAutoscaler } from '../../../apps/scheduler/src/autoscaler';
+import { createAutoscaler, RunningAutoscaler } from '../../../apps/scheduler/src/autoscaler';
 import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../../support/env';
 import { sleep, waitFor } from './upstreams';
@@ -14,7 +14,8 @@ import { sleep, waitFor } from './upstreams';
 /**
  * The autoscaler loop against real Postgres and Redis. The gateway side is the real ConcurrencyTracker +
  * ConcurrencyPublisher; the scheduler side is stood in for by a reconcile worker that makes the service's
- * READY replica rows match desiredReplicas.
+ * READY replica rows match desiredReplicas, and by a worker on the `autoscale` queue that hands wake-ups
+ * to the loop as the scheduler's AutoscaleProcessor does.
  */
 const run = crypto.randomBytes(4).toString('hex');
 const DB_URL = withDatabase(TEST_DATABASE_URL, `berth_autoscaler_${run}`);
@@ -25,7 +26,6 @@ const SETTINGS = {
   tickMs: 200,
   sampleMaxAgeMs: 1500,
   keyPrefix,
-  bullPrefix,
   decider: { stableWindowMs: 3000, panicWindowMs: 600, panicThreshold: 2, maxScaleDownRate: 2, maxScaleUpRate: 1000, scaleToZeroGraceMs: 1000 },
 };
 
@@ -33,6 +33,8 @@ let prisma: PrismaService;
 let redis: Redis;
 let autoscaler: RunningAutoscaler;
 let reconciler: Worker<ReconcileJob>;
+let waker: Worker<WakeJob>;
+let reconcileQueue: Queue<ReconcileJob>;
 let publisher: ConcurrencyPublisher;
 const reconciles: ReconcileJob[] = [];
 const tracker = new ConcurrencyTracker(Date.now());
@@ -97,19 +99,25 @@ beforeAll(async () => {
     log: createLogger('as-test', 'silent'),
   });
   publisher.start();
-  autoscaler = await startAutoscaler({
+  reconcileQueue = new Queue<ReconcileJob>(QueueName.Reconcile, { connection: redis, prefix: bullPrefix });
+  autoscaler = createAutoscaler({
     repository: new AutoscalerRepository(prisma),
-    connection: redis,
+    redis,
     log: createLogger('as-test', 'silent'),
     registry: createMetricsRegistry('as-test'),
     settings: SETTINGS,
+    enqueueReconcile: async (id, cause) => void (await reconcileQueue.add('reconcile', { kind: 'reconcile', serviceId: id, cause }, reconcileJobOptions(id))),
   });
+  autoscaler.start();
+  waker = new Worker<WakeJob>(QueueName.Autoscale, (job) => autoscaler.loop.wake(job.data), { connection: redis, prefix: bullPrefix, concurrency: 4 });
 }, 60_000);
 
 afterAll(async () => {
   publisher?.stop();
   await autoscaler?.stop();
+  await waker?.close();
   await reconciler?.close();
+  await reconcileQueue?.close();
   const keys = [...(await redis.keys(`${keyPrefix}*`)), ...(await redis.keys(`${bullPrefix}:*`))];
   if (keys.length) await redis.del(...keys);
   await redis.quit();

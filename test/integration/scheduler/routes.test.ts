@@ -12,7 +12,7 @@ describe('route publishing that does not wait for the flush interval', () => {
   const h = new Harness();
   beforeAll(async () => {
     await h.setup();
-    h.startScheduler({ BERTH_ROUTES_FLUSH_MS: 600_000 });
+    await h.startScheduler({ BERTH_ROUTES_FLUSH_MS: 600_000 });
     await h.addNode('node-a');
   });
   afterAll(() => h.teardown());

@@ -7,7 +7,7 @@ describe('scheduler with hollow agents', () => {
   const h = new Harness();
   beforeAll(async () => {
     await h.setup();
-    h.startScheduler();
+    await h.startScheduler();
     for (const n of ['node-a', 'node-b', 'node-c']) await h.addNode(n);
   });
   afterAll(() => h.teardown());

@@ -11,6 +11,7 @@ import { HollowRuntime, type ContainerRuntime } from '@berth/runtime';
 import { killableRuntime } from './killable-runtime';
 import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { HollowImageProvider } from '../../../../apps/agent/src/image-provider';
+import { runNodeAgents } from '../../../../apps/agent/src/agent.module';
 import { NodeAgent } from '../../../../apps/agent/src/node-agent';
 import { SchedulerQueues } from '../../../../apps/scheduler/src/queues';
 import { startScheduler, type RunningScheduler, type SchedulerSettings } from '../../../../apps/scheduler/src/scheduler';
@@ -132,9 +133,9 @@ export class Harness {
     this.imageVersionId = version.id;
   }
 
-  startScheduler(overrides: Partial<SchedulerSettings> = {}, reconcileObserver?: ReconcileObserver): RunningScheduler {
+  async startScheduler(overrides: Partial<SchedulerSettings> = {}, reconcileObserver?: ReconcileObserver): Promise<RunningScheduler> {
     const connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
-    const s = startScheduler({
+    const s = await startScheduler({
       prisma: this.prisma,
       databaseUrl: this.databaseUrl,
       reconcileObserver,
@@ -168,7 +169,8 @@ export class Harness {
     const runtime = opts.runtime ?? new HollowRuntime({ addressPrefix: `10.${(this.nodes.length % 200) + 20}` });
     const view = killableRuntime(runtime);
     const agent = this.agentFor(node.id, name, runtime, view.runtime);
-    await agent.start();
+    // Each node its own agent application, so one can crash alone.
+    const running = await runNodeAgents([agent], { connection: this.redis, prefix: this.settings.BERTH_QUEUE_PREFIX, log });
     const n: HollowNode = {
       id: node.id,
       name,
@@ -176,7 +178,7 @@ export class Harness {
       runtime,
       crash: async () => {
         view.kill();
-        await agent.close();
+        await running.close();
       },
     };
     const i = this.nodes.findIndex((x) => x.name === name);
@@ -192,10 +194,8 @@ export class Harness {
       runtime: view,
       images: new HollowImageProvider(),
       dialer: runtime.probeDialer(),
-      connection: this.redis,
       events: this.events,
       redis: this.redis,
-      prefix: this.settings.BERTH_QUEUE_PREFIX,
       heartbeatIntervalMs: this.settings.BERTH_HEARTBEAT_INTERVAL_MS,
       backoff: { initialDelayMs: 200, maxDelayMs: 1000, jitter: 0 },
       stopGraceMs: 200,
