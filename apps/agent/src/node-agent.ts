@@ -247,7 +247,10 @@ export class NodeAgent {
       // Not ours (any more): make sure nothing is left and confirm, so the scheduler's STOPPING ends.
       await this.o.runtime.destroy(replicaId).catch(() => undefined);
       await this.o.images.release(replicaId).catch(() => undefined);
-      await this.send({ ...reportJob(this.o.nodeId, replicaId, generation, 'STOPPED', { restartCount: 0, reason }), seq: this.nextSeq() });
+      // No restart count: this agent no longer knows it (the replica may have finished on its own a
+      // moment ago), and a 0 here would overwrite the count the scheduler recorded.
+      const { restartCount: _unknown, ...job } = reportJob(this.o.nodeId, replicaId, generation, 'STOPPED', { restartCount: 0, reason });
+      await this.send({ ...job, seq: this.nextSeq() });
       return;
     }
     if (generation > e.generation) e.generation = generation;
