@@ -313,3 +313,26 @@ export async function api(base: string, method: string, p: string, body?: unknow
   if (!r.ok) throw new Error(`${method} ${p} → ${r.status} ${text}`);
   return json;
 }
+
+/**
+ * Polls `fn` (errors count as "not yet") until it returns something truthy; on timeout, throws with
+ * the last log lines of the system's scheduler, api and agents, so a failure explains itself.
+ */
+export async function waitForSystem<T>(
+  sys: RunningSystem,
+  what: string,
+  fn: () => Promise<T | null | false | undefined>,
+  timeoutMs = 60_000,
+  everyMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    if (Date.now() > deadline) {
+      const apps = ['scheduler', 'api', ...sys.agents.map((a) => `agent-${a.name}`)];
+      throw new Error(`timed out waiting for ${what}\n${apps.map((a) => `--- ${a}\n${sys.logs(a).split('\n').slice(-20).join('\n')}`).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

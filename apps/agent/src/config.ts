@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { commonSchema, durationMs, port } from '@berth/config';
-import { allowListFromEnv } from '@berth/oci';
+import { registryAllowListEnv } from '@berth/oci';
 
 const optionalInt = z.coerce.number().int().min(1).optional();
 
@@ -55,17 +55,7 @@ export const agentConfigSchema = commonSchema.extend({
     .default('')
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
   /** Non-public addresses registries may be reached at (CIDRs, host[:port]); see docs/oci.md. */
-  BERTH_REGISTRY_ALLOW_PRIVATE: z
-      .string()
-      .optional()
-      .transform((s, ctx) => {
-        try {
-          return allowListFromEnv(s);
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: (e as Error).message });
-          return z.NEVER;
-        }
-      }),
+  BERTH_REGISTRY_ALLOW_PRIVATE: registryAllowListEnv(),
   /** Restart backoff of crashing replicas (first delay; doubles up to 5 min). */
   BERTH_RESTART_BACKOFF_MS: durationMs(10_000),
   /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { bool, commonSchema, databaseSchema, port } from '@berth/config';
-import { allowListFromEnv } from '@berth/oci';
+import { registryAllowListEnv } from '@berth/oci';
 import { parseSecretKey } from './common/crypto/secret-key';
 
 const secretKey = z
@@ -40,17 +40,7 @@ export const apiConfigSchema = commonSchema
       .default('')
       .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
     /** Non-public addresses registries may be reached at (CIDRs, host[:port]); see docs/oci.md. */
-    BERTH_REGISTRY_ALLOW_PRIVATE: z
-      .string()
-      .optional()
-      .transform((s, ctx) => {
-        try {
-          return allowListFromEnv(s);
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: (e as Error).message });
-          return z.NEVER;
-        }
-      }),
+    BERTH_REGISTRY_ALLOW_PRIVATE: registryAllowListEnv(),
     BERTH_REGISTRY_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
     BERTH_REGISTRY_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     BERTH_BOOTSTRAP_ADMIN_EMAIL: z.string().email().optional(),

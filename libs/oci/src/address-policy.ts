@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Which network addresses a registry request may connect to (pure: no I/O).
  *
@@ -289,3 +291,17 @@ export function allowListFromEnv(value: string | undefined): string[] {
   parseAllowList(entries);
   return entries;
 }
+
+/** `BERTH_REGISTRY_ALLOW_PRIVATE` as a config field (api and agent): parsed by `allowListFromEnv`, a bad entry named at boot. */
+export const registryAllowListEnv = () =>
+  z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      try {
+        return allowListFromEnv(s);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    });

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { startSystem, type RunningSystem } from '../../support/system';
+import { startSystem, type RunningSystem, waitForSystem } from '../../support/system';
 import { fixtureImage } from '../../support/env';
 import { stopRuncSystem } from './leftovers';
 
@@ -21,18 +21,7 @@ let sys: RunningSystem;
 let db: Client;
 let serviceId: string;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) {
-      const apps = ['scheduler', 'api', ...sys.agents.map((a) => `agent-${a.name}`)];
-      throw new Error(`timed out waiting for ${what}\n${apps.map((a) => `--- ${a}\n${sys.logs(a).split('\n').slice(-15).join('\n')}`).join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs: number) => waitForSystem(sys, what, fn, timeoutMs);
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const r = await fetch(`${sys.apiUrl}${path}`, {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { chainIds } from '@berth/oci';
-import { api, startSystem, type RunningSystem } from '../../support/system';
+import { api, startSystem, type RunningSystem, waitForSystem } from '../../support/system';
 import { fixtureImage } from '../../support/env';
 import { makeLayer, pushBlob, pushManifest, REGISTRY, type BuiltLayer } from '../../integration/oci/helpers/image-builder';
 import { stopRuncSystem } from './leftovers';
@@ -29,18 +29,7 @@ let sys: RunningSystem;
 let db: Client;
 const repo = `berth-gc-test/img-${crypto.randomBytes(4).toString('hex')}`;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) {
-      const apps = ['scheduler', ...sys.agents.map((a) => `agent-${a.name}`)];
-      throw new Error(`timed out waiting for ${what}\n${apps.map((a) => `--- ${a}\n${sys.logs(a).split('\n').slice(-20).join('\n')}`).join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs = 90_000) => waitForSystem(sys, what, fn, timeoutMs, 200);
 
 const call = (method: string, p: string, body?: unknown) => api(sys.apiUrl, method, p, body, sys.adminToken, sys.projectSlug);
 

@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { nodeQueueName, parseNodeCommand, RedisKey, routeKey, type StartReplicaJob } from '@berth/contracts';
-import { api, startSystem, type RunningSystem } from '../../support/system';
+import { api, startSystem, type RunningSystem, waitForSystem } from '../../support/system';
 import { fixtureImage } from '../../support/env';
 import { stopRuncSystem } from './leftovers';
 
@@ -32,18 +32,7 @@ let db: Client;
 let redis: Redis;
 let home: string;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) {
-      const apps = ['scheduler', ...sys.agents.map((a) => `agent-${a.name}`)];
-      throw new Error(`timed out waiting for ${what}\n${apps.map((a) => `--- ${a}\n${sys.logs(a).split('\n').slice(-15).join('\n')}`).join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs = 60_000) => waitForSystem(sys, what, fn, timeoutMs);
 
 const call = (method: string, p: string, body?: unknown) => api(sys.apiUrl, method, p, body, sys.adminToken, sys.projectSlug);
 
