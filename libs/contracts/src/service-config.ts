@@ -426,6 +426,16 @@ export const ReplicaOutSchema = z.object({
 });
 export type ReplicaOut = z.infer<typeof ReplicaOutSchema>;
 
+/** One line of `GET /v1/services/:name/logs` (a Server-Sent Event's `data`). */
+export interface LogLine {
+  replicaId: string;
+  /** Redis stream entry id: a resume point. */
+  id: string;
+  ts: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
 /** JSON Schema (OpenAPI 3.0 flavour) of a contract schema, for the OpenAPI document. */
 export function openApiSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
   return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;

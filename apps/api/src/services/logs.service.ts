@@ -1,20 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
-import { DomainError, ErrorCode, RedisKey } from '@berth/contracts';
+import { DomainError, ErrorCode, RedisKey, type LogLine } from '@berth/contracts';
 import { ServiceRepository } from '@berth/db';
 import type { ProjectContext } from '../auth/principal';
 import { REDIS } from '../tokens';
 import { ServicesService } from './services.service';
 
-export interface LogLine {
-  replicaId: string;
-  /** Redis stream entry id: a resume point. */
-  id: string;
-  ts: string;
-  stream: 'stdout' | 'stderr';
-  line: string;
-}
 
 type StreamEntry = [id: string, fields: string[]];
 

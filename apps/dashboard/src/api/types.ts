@@ -49,6 +49,7 @@ export type NodeStatus = 'READY' | 'DRAINING' | 'DOWN';
 // Services, revisions and replicas: the API's response contract, one definition in libs/contracts.
 export type {
   CreateServiceInput,
+  LogLine,
   HealthCheckSpec,
   ReplicaOut as Replica,
   RestartPolicy,
@@ -116,10 +117,3 @@ export interface EventRow {
   createdAt: string;
 }
 
-export interface LogLine {
-  replicaId: string;
-  id: string;
-  ts: string;
-  stream: 'stdout' | 'stderr';
-  line: string;
-}
