@@ -83,6 +83,9 @@ function safePath(p: string): string | null {
     return null;
   }
   if (decoded.includes('\0')) return null;
+  // A `..` segment (sent encoded, since clients resolve plain ones) is never a dashboard route:
+  // it falls through to the API's JSON 404 instead of getting the app's page.
+  if (decoded.split(/[\\/]/).includes('..')) return null;
   return path.posix.normalize(decoded);
 }
 

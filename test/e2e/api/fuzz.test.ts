@@ -55,7 +55,9 @@ function checkReply(path: string, status: number, contentType: string | null, te
       return `bad error body ${status}`;
     }
   }
-  const apiPath = /^\/v1(\/|$|\?)/i.test(path);
+  // The path the server saw: fetch resolves dot segments (`/v1/../x` is sent as `/x`).
+  const seen = new URL(path, 'http://fuzz.invalid').pathname;
+  const apiPath = /^\/v1(\/|$|\?)/i.test(seen);
   if (apiPath && status !== 204 && status !== 304 && !/^(application\/json|text\/event-stream)/.test(contentType ?? '')) return `not JSON (${contentType}) ${status}`;
   return null;
 }
