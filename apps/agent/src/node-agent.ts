@@ -7,6 +7,7 @@ import {
   ReplicaSpecSchema,
   type NodeCommandJob,
   type NodeEventsJob,
+  type NetworkSyncJob,
   type QueueJob,
   type ReplicaReportJob,
   type ReplicaSpec,
@@ -47,6 +48,16 @@ export interface NodeAgentOptions {
   backoff?: Partial<BackoffOptions>;
   stopGraceMs?: number;
   log: Logger;
+  /**
+   * The node's side of the pod network (routes or WireGuard peers to other nodes, tenant isolation
+   * rules), given each `network-sync` command; absent on runtimes without container networking (hollow).
+   */
+  network?: NodeNetwork;
+}
+
+/** Applies the cluster's pod-network state on this node; idempotent, the newest `computedAt` wins. */
+export interface NodeNetwork {
+  apply(state: NetworkSyncJob): Promise<void>;
 }
 
 interface Entry {
@@ -158,6 +169,8 @@ export class NodeAgent {
         return this.sync(cmd.replicaIds, cmd.listedAt);
       case 'keep-images':
         return this.o.images.keepImages?.(cmd.digests, cmd.computedAt);
+      case 'network-sync':
+        return this.o.network?.apply(cmd);
     }
   }
 

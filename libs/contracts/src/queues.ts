@@ -123,8 +123,54 @@ export const KeepImagesJobSchema = z.strictObject({
 });
 export type KeepImagesJob = z.infer<typeof KeepImagesJobSchema>;
 
+const Ipv4Schema = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be an IPv4 address');
+const Ipv4CidrSchema = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, 'must be an IPv4 CIDR');
+
+/**
+ * How pod traffic crosses hosts, chosen per cluster (`BERTH_NETWORK_MODE`): `host-gw` routes each
+ * node's pod subnet through its underlay address (nodes share an L2/L3 network, like flannel's
+ * host-gw); `wireguard` carries it through an encrypted WireGuard interface per node.
+ */
+export const NetworkModeSchema = z.enum(['host-gw', 'wireguard']);
+export type NetworkMode = z.infer<typeof NetworkModeSchema>;
+
+/** One other node of the pod network, as a node needs it to reach that node's replicas. */
+export const NetworkPeerSchema = z.strictObject({
+  nodeId: z.string().min(1),
+  nodeName: z.string().min(1),
+  /** Where that node's pod subnet is routed to (its underlay address). */
+  underlay: Ipv4Schema,
+  podCidr: Ipv4CidrSchema,
+  /** wireguard mode: the peer's public key and listening port; null in host-gw mode or before the peer reported one. */
+  wireguard: z.strictObject({ publicKey: z.string().min(1), port: z.int().min(1).max(65535) }).nullable(),
+});
+export type NetworkPeer = z.infer<typeof NetworkPeerSchema>;
+
+/**
+ * The pod network as one node must program it: routes (or WireGuard peers) to every other READY or
+ * DRAINING node's subnet, and, for tenant isolation, the addresses of every project's replicas
+ * cluster-wide (replicas of one project reach each other; of different projects, never). The full
+ * state each time, not a delta; the agent applies the newest by `computedAt` and keeps it on disk,
+ * so an agent restart re-applies it before the next sync arrives.
+ */
+export const NetworkSyncJobSchema = z.strictObject({
+  kind: z.literal('network-sync'),
+  mode: NetworkModeSchema,
+  /** The whole pod range (BERTH_CLUSTER_CIDR): traffic inside it is never masqueraded. */
+  clusterCidr: Ipv4CidrSchema,
+  /** Every other node with a pod subnet that is not DOWN (a DOWN node's routes are withdrawn). */
+  peers: z.array(NetworkPeerSchema),
+  /** Project id → addresses of its replicas on every node (isolation sets). */
+  projects: z.record(z.string(), z.array(Ipv4Schema)),
+  /** Underlay addresses of every node and control-plane host: replicas may not open connections to them. */
+  infrastructure: z.array(z.union([Ipv4Schema, Ipv4CidrSchema])),
+  /** ms since the epoch when the state was read. */
+  computedAt: z.number(),
+});
+export type NetworkSyncJob = z.infer<typeof NetworkSyncJobSchema>;
+
 /** Everything a node queue carries (scheduler → agent); one schema, parsed by the agent. */
-const NodeCommandJobSchema = z.discriminatedUnion('kind', [StartReplicaJobSchema, StopReplicaJobSchema, SyncNodeJobSchema, KeepImagesJobSchema]);
+const NodeCommandJobSchema = z.discriminatedUnion('kind', [StartReplicaJobSchema, StopReplicaJobSchema, SyncNodeJobSchema, KeepImagesJobSchema, NetworkSyncJobSchema]);
 export type NodeCommandJob = z.infer<typeof NodeCommandJobSchema>;
 
 /** What an agent does with a job from its node queue: parse it, never guess (ConfigContractError names what is off). */
@@ -204,7 +250,7 @@ export const QUEUES = {
   [QueueName.Reconcile]: { consumer: 'scheduler', producers: 'api, scheduler (resync, rollouts), autoscaler' },
   [QueueName.NodeEvents]: { consumer: 'scheduler', producers: 'agents (reports, heartbeats, node events)' },
   [QueueName.Autoscale]: { consumer: 'scheduler', producers: 'gateways (wake-ups of services at zero)' },
-  'node-<nodeId>': { consumer: 'agent', producers: 'scheduler (start, stop, sync, keep-images)' },
+  'node-<nodeId>': { consumer: 'agent', producers: 'scheduler (start, stop, sync, keep-images, network-sync)' },
 } as const satisfies Record<string, { consumer: QueueConsumerApp; producers: string }>;
 export type QueueKey = keyof typeof QUEUES;
 
