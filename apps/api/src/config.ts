@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { bool, commonSchema, databaseSchema, port } from '@berth/config';
+import { bool, clusterNetworkFields, commonSchema, databaseSchema, port } from '@berth/config';
 import { registryAllowListEnv } from '@berth/oci';
+import { podRangeProblem } from '@berth/scheduling';
 import { parseSecretKey } from './common/crypto/secret-key';
 
 const secretKey = z
@@ -49,8 +50,14 @@ export const apiConfigSchema = commonSchema
     BERTH_API_ACCESS_LOG: bool(true),
     /** Built dashboard (npm run dashboard:build); served at / when the directory exists. */
     BERTH_DASHBOARD_DIR: z.string().min(1).default('apps/dashboard/dist'),
+    // The pod network (docs/cluster.md): mode, range, WireGuard port, handed to agents at registration.
+    ...clusterNetworkFields,
+    /** Prefix length of each node's pod subnet, cut from BERTH_CLUSTER_CIDR at the node's first registration. */
+    BERTH_NODE_CIDR_MASK: z.coerce.number().int().min(1).max(30).default(24),
   })
   .superRefine((c, ctx) => {
+    const range = podRangeProblem({ clusterCidr: c.BERTH_CLUSTER_CIDR, nodeMask: c.BERTH_NODE_CIDR_MASK });
+    if (range) ctx.addIssue({ code: 'custom', path: ['BERTH_CLUSTER_CIDR'], message: range });
     if (c.NODE_ENV === 'production' && !c.BERTH_SECRET_KEY) {
       ctx.addIssue({ code: 'custom', path: ['BERTH_SECRET_KEY'], message: 'is required in production' });
     }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, commonSchema, databaseSchema, durationMs, port } from '@berth/config';
+import { bool, clusterNetworkFields, commonSchema, databaseSchema, durationMs, ipv4List, port } from '@berth/config';
 
 const positive = (def: number) => z.coerce.number().int().min(1).default(def);
 
@@ -61,6 +61,14 @@ export const schedulerConfigSchema = commonSchema.merge(databaseSchema).extend({
   BERTH_AUTOSCALER_SCALE_TO_ZERO_GRACE_MS: durationMs(30_000),
   /** Gateways whose last concurrency write is older than this are ignored. */
   BERTH_AUTOSCALER_SAMPLE_MAX_AGE_MS: durationMs(3_000),
+  // The pod network (docs/cluster.md): same values as the api's.
+  ...clusterNetworkFields,
+  /** Addresses replicas may never reach besides the nodes' own (the control plane's when it is not a node). */
+  BERTH_NETWORK_PROTECTED_CIDRS: ipv4List(),
+  /** Network-sync triggers (node joins/leaves, replica addresses) within this window send one sync. */
+  BERTH_NETWORK_SYNC_DEBOUNCE_MS: durationMs(200),
+  /** Every node with a pod subnet gets its full state this often, changed or not, so a lost job heals. */
+  BERTH_NETWORK_RESYNC_INTERVAL_MS: durationMs(30_000),
   /** Same prefix as the gateway's (routing table and concurrency keys). */
   BERTH_REDIS_KEY_PREFIX: z.string().default(''),
 }).refine((c) => c.BERTH_AUTOSCALER_PANIC_WINDOW_MS <= c.BERTH_AUTOSCALER_STABLE_WINDOW_MS, {

@@ -55,3 +55,26 @@ export function loadConfigOrExit<S extends z.ZodTypeAny>(schema: S, app: string)
     throw e;
   }
 }
+
+const CIDR_RE = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\/\d{1,2}$/;
+
+/**
+ * The pod network, one setting per cluster: the api hands it to agents at registration, the
+ * scheduler puts it in every network-sync. Every control-plane process must see the same values.
+ */
+export const clusterNetworkFields = {
+  /** `host-gw`: plain routes to each node's pod subnet via its underlay address; `wireguard`: encrypted tunnel. */
+  BERTH_NETWORK_MODE: z.enum(['host-gw', 'wireguard']).default('host-gw'),
+  /** The pod range every node's subnet is cut from. */
+  BERTH_CLUSTER_CIDR: z.string().regex(CIDR_RE, 'must be an IPv4 CIDR such as 10.88.0.0/16').default('10.88.0.0/16'),
+  /** UDP port of every node's WireGuard interface (wireguard mode). */
+  BERTH_WIREGUARD_PORT: z.coerce.number().int().min(1).max(65535).default(51820),
+};
+
+/** Comma-separated IPv4 addresses / CIDRs (empty = none). */
+export const ipv4List = () =>
+  z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => l.every((x) => /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(\/\d{1,2})?$/.test(x)), { message: 'must be comma-separated IPv4 addresses or CIDRs' });

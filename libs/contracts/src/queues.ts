@@ -123,8 +123,8 @@ export const KeepImagesJobSchema = z.strictObject({
 });
 export type KeepImagesJob = z.infer<typeof KeepImagesJobSchema>;
 
-const Ipv4Schema = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be an IPv4 address');
-const Ipv4CidrSchema = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, 'must be an IPv4 CIDR');
+export const Ipv4Schema = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be an IPv4 address');
+export const Ipv4CidrSchema = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, 'must be an IPv4 CIDR');
 
 /**
  * How pod traffic crosses hosts, chosen per cluster (`BERTH_NETWORK_MODE`): `host-gw` routes each
@@ -168,6 +168,15 @@ export const NetworkSyncJobSchema = z.strictObject({
   computedAt: z.number(),
 });
 export type NetworkSyncJob = z.infer<typeof NetworkSyncJobSchema>;
+
+/**
+ * BullMQ options of a network-sync command. One per node and state (`computedAt`); the producer
+ * removes its previous one still waiting on that node's queue before adding a new one (only the
+ * newest state matters: it is the full state), so a node's queue holds at most one waiting sync.
+ */
+export function networkSyncJobOptions(nodeId: string, computedAt: number) {
+  return { jobId: jobId('netsync', nodeId, computedAt), removeOnComplete: true, removeOnFail: 10 };
+}
 
 /** Everything a node queue carries (scheduler → agent); one schema, parsed by the agent. */
 const NodeCommandJobSchema = z.discriminatedUnion('kind', [StartReplicaJobSchema, StopReplicaJobSchema, SyncNodeJobSchema, KeepImagesJobSchema, NetworkSyncJobSchema]);

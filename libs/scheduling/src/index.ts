@@ -12,3 +12,7 @@ export * from './placement/binpack.scorer';
 export * from './placement/image-cache.scorer';
 export * from './autoscaler';
 export * from './autoscaler/scale-request';
+export * from './placement/schedulable.filter';
+export * from './network/ipv4';
+export * from './network/subnets';
+export * from './network/network-sync';

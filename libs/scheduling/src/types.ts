@@ -21,6 +21,8 @@ export interface NodeView {
   allocated: Resources;
   /** Image digests whose layers are cached on the node. */
   cachedImages: readonly string[];
+  /** false: the node is part of the pod network but never takes replicas; absent = true. */
+  schedulable?: boolean;
 }
 
 export type PlacementStrategy = 'SPREAD' | 'BINPACK';

@@ -454,7 +454,12 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       const body = { name: 'worker-1', address: '10.0.0.5', labels: { zone: 'a' }, capacity: { cpuMillis: 2000, memoryMiB: 4096, pids: 10000 }, agentVersion: '0.1.0' };
       const reg = await agent('POST', '/v1/nodes/register', body);
       expect(reg.status).toBe(200);
-      expect(reg.body).toEqual({ nodeId: expect.any(String), heartbeatIntervalMs: 2000, credential: expect.stringMatching(/^bnc_/) });
+      expect(reg.body).toEqual({
+        nodeId: expect.any(String),
+        heartbeatIntervalMs: 2000,
+        credential: expect.stringMatching(/^bnc_/),
+        network: { mode: 'host-gw', clusterCidr: '10.88.0.0/16', podCidr: '10.88.0.0/24', wireguardPort: 51820 },
+      });
       const node = client(h.base, { token: reg.body.credential });
       expectError(await client(h.base, { token: 'bjt_wrong' })('POST', '/v1/nodes/register', body), 401, 'UNAUTHENTICATED');
       expectError(await admin('POST', '/v1/nodes/register', body), 401, 'UNAUTHENTICATED', /join token/);

@@ -74,7 +74,7 @@ describe('node join tokens and node credentials', () => {
     const node = client(h.base, { token: joined.body.credential });
     // Returning with the credential: same node, no new credential.
     const back = await node('POST', '/v1/nodes/register', reg('bound-2'));
-    expect(back.body).toEqual({ nodeId: joined.body.nodeId, heartbeatIntervalMs: 2000 });
+    expect(back.body).toEqual({ nodeId: joined.body.nodeId, heartbeatIntervalMs: 2000, network: joined.body.network });
     expectError(await node('POST', '/v1/nodes/register', reg('someone-else')), 403, 'FORBIDDEN', /credential of node 'bound-2'/);
     // A node credential is not an API token.
     expectError(await node('GET', '/v1/nodes'), 401, 'UNAUTHENTICATED');

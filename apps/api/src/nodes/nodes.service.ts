@@ -9,7 +9,8 @@ import {
   ReplicaState,
 } from '@berth/contracts';
 import { parseReference } from '@berth/oci';
-import { NodeAdminRepository } from '@berth/db';
+import { NodeAdminRepository, PodSubnetsExhaustedError, type NodeNetworkFacts } from '@berth/db';
+import { allocatePodSubnet, podSubnetCount } from '@berth/scheduling';
 import type { Actor } from '../auth/access.decorators';
 import type { NodeCaller } from '../auth/principal';
 import { AuditService } from '../common/audit/audit.service';
@@ -18,6 +19,7 @@ import { assertId } from '../common/ids';
 import { toPage } from '../common/pagination/pagination';
 import { ReconcileQueue } from '../common/queue/reconcile.queue';
 import { normaliseRegistry, RegistryCredentialsService } from '../images/registry-credentials.service';
+import { API_CONFIG, type ApiConfig } from '../config';
 import { CLOCK, type Clock } from '../tokens';
 import { DEFAULT_JOIN_TOKEN_TTL_SECONDS, type CreateJoinTokenInput, type PullCredentialsInput, type RegisterNodeInput } from './inputs/node.inputs';
 
@@ -37,6 +39,7 @@ export class NodesService {
     private readonly credentials: RegistryCredentialsService,
     private readonly reconcile: ReconcileQueue,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(API_CONFIG) private readonly config: Pick<ApiConfig, 'BERTH_NETWORK_MODE' | 'BERTH_CLUSTER_CIDR' | 'BERTH_NODE_CIDR_MASK' | 'BERTH_WIREGUARD_PORT'>,
   ) {}
 
   async list(page: { limit: number; after?: string }) {
@@ -53,6 +56,8 @@ export class NodesService {
       agentVersion: n.agentVersion,
       lastHeartbeatAt: n.lastHeartbeatAt,
       joinedAt: n.joinedAt,
+      schedulable: n.schedulable,
+      network: { podCidr: n.podCidr, underlay: n.underlayAddress ?? n.address, wireguardPublicKey: n.wireguardPublicKey },
       credential: n.credentialPrefix ? { prefix: n.credentialPrefix, issuedAt: n.credentialIssuedAt, revokedAt: n.credentialRevokedAt } : null,
     }));
   }
@@ -222,29 +227,52 @@ export class NodesService {
       grant = { token: t.token, hash: t.hash, prefix: t.display, issuedAt: now, joinTokenId: caller.tokenId };
       await this.nodes.markJoinTokenUsed(caller.tokenId, input.name, now);
     }
-    const answer = (nodeId: string) => ({ nodeId, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, ...(grant ? { credential: grant.token } : {}) });
+    const range = { clusterCidr: this.config.BERTH_CLUSTER_CIDR, nodeMask: this.config.BERTH_NODE_CIDR_MASK };
+    const net: NodeNetworkFacts = {
+      underlayAddress: input.underlay ?? null,
+      wireguardPublicKey: this.config.BERTH_NETWORK_MODE === 'wireguard' ? (input.wireguardPublicKey ?? null) : null,
+      schedulable: input.schedulable ?? true,
+      podCidr: input.podNetwork === false ? 'none' : { choose: (taken) => allocatePodSubnet(range, taken) },
+    };
+    const answer = (node: { id: string; podCidr: string | null }) => ({
+      nodeId: node.id,
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+      ...(grant ? { credential: grant.token } : {}),
+      network: {
+        mode: this.config.BERTH_NETWORK_MODE,
+        clusterCidr: this.config.BERTH_CLUSTER_CIDR,
+        podCidr: node.podCidr,
+        wireguardPort: this.config.BERTH_WIREGUARD_PORT,
+      },
+    });
+    const exhausted = async (e: unknown): Promise<never> => {
+      if (!(e instanceof PodSubnetsExhaustedError)) throw e;
+      const message = `node ${input.name} cannot join the pod network: all ${podSubnetCount(range)} /${range.nodeMask} subnets of ${range.clusterCidr} are held by nodes (delete nodes that are gone, or use a larger BERTH_CLUSTER_CIDR / BERTH_NODE_CIDR_MASK)`;
+      await this.audit.record(system, { nodeId: existing?.id ?? null, type: 'node.pod_subnets_exhausted', level: 'ERROR', message, data: { clusterCidr: range.clusterCidr, nodeMask: range.nodeMask } });
+      throw new DomainError(ErrorCode.Conflict, message, { clusterCidr: range.clusterCidr, nodeMask: range.nodeMask });
+    };
     if (!existing) {
-      const node = await this.nodes.create(reg, now, grant);
+      const node = await this.nodes.create(reg, now, grant, net).catch(exhausted);
       await this.audit.record(system, {
         nodeId: node.id,
         type: 'node.registered',
-        message: `node ${node.name} joined at ${node.address} (credential ${grant?.prefix ?? '?'})`,
-        data: { capacity: input.capacity, joinTokenId: grant?.joinTokenId ?? null, credentialPrefix: grant?.prefix ?? null },
+        message: `node ${node.name} joined at ${node.address} (credential ${grant?.prefix ?? '?'})${node.podCidr ? `, pod subnet ${node.podCidr}` : ''}`,
+        data: { capacity: input.capacity, joinTokenId: grant?.joinTokenId ?? null, credentialPrefix: grant?.prefix ?? null, podCidr: node.podCidr, schedulable: node.schedulable },
       });
-      return answer(node.id);
+      return answer(node);
     }
     let status: NodeStatus | undefined;
     if (existing.status === NodeStatus.DOWN && canTransition(NODE_TRANSITIONS, existing.status, NodeStatus.READY)) status = NodeStatus.READY;
-    const node = await this.nodes.update(existing.id, reg, now, status, grant);
+    const node = await this.nodes.update(existing.id, reg, now, status, grant, net).catch(exhausted);
     await this.audit.record(system, {
       nodeId: node.id,
       type: grant ? 'node.rejoined' : 'node.reregistered',
       message: grant
         ? `node ${node.name} joined again with a join token: new credential ${grant.prefix}${existing.credentialPrefix ? ` replaces ${existing.credentialPrefix}` : ''}${existing.credentialRevokedAt ? ' (revocation lifted; undrain it to give it replicas)' : ''}`
         : `node ${node.name} registered again${status ? ' (was DOWN, now READY)' : ''}`,
-      data: { from: existing.status, to: node.status, ...(grant ? { joinTokenId: grant.joinTokenId, credentialPrefix: grant.prefix } : {}) },
+      data: { from: existing.status, to: node.status, podCidr: node.podCidr, ...(grant ? { joinTokenId: grant.joinTokenId, credentialPrefix: grant.prefix } : {}) },
     });
-    return answer(node.id);
+    return answer(node);
   }
 }
 

@@ -79,6 +79,7 @@ export function toNodeView(n: NodeWithAllocation): NodeView {
     capacity: { cpuMillis: n.cpuMillis, memoryMiB: n.memoryMiB, pids: n.pids },
     allocated: n.allocated,
     cachedImages: Array.isArray(n.cachedImages) ? (n.cachedImages as string[]) : [],
+    schedulable: n.schedulable,
   };
 }
 

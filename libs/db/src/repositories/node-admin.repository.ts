@@ -14,6 +14,31 @@ export interface NodeRegistration {
   agentVersion: string;
 }
 
+/** What a node reports about its place in the pod network at each registration. */
+export interface NodeNetworkFacts {
+  /** Address other nodes reach it at (null: its `address`). */
+  underlayAddress: string | null;
+  wireguardPublicKey: string | null;
+  schedulable: boolean;
+  /**
+   * Its pod subnet: `none` (it asked for none, e.g. hollow: any subnet it held is released) or
+   * `choose` to keep the one it has, else pick one out of those no node holds (null: none left).
+   */
+  podCidr: 'none' | { choose: (taken: string[]) => string | null };
+}
+
+/** Every node subnet of the pod range is taken. */
+export class PodSubnetsExhaustedError extends Error {
+  readonly code = 'POD_SUBNETS_EXHAUSTED';
+  constructor(readonly taken: number) {
+    super(`no free pod subnet: all ${taken} are held by nodes`);
+    this.name = 'PodSubnetsExhaustedError';
+  }
+}
+
+/** Serialises subnet choices cluster-wide (pg_advisory_xact_lock key). */
+const POD_CIDR_LOCK = 0x62657274; // "bert"
+
 /** A per-node credential handed out at join: only its hash is stored. */
 export interface NodeCredentialGrant {
   hash: string;
@@ -24,6 +49,9 @@ export interface NodeCredentialGrant {
 
 const credentialData = (c?: NodeCredentialGrant) =>
   c ? { credentialHash: c.hash, credentialPrefix: c.prefix, credentialIssuedAt: c.issuedAt, credentialRevokedAt: null, joinTokenId: c.joinTokenId } : {};
+
+const netData = (n?: NodeNetworkFacts) =>
+  n ? { underlayAddress: n.underlayAddress, wireguardPublicKey: n.wireguardPublicKey, schedulable: n.schedulable } : {};
 
 /** The api's view of the fleet: listing, join tokens, registration and drain. Heartbeats belong to the scheduler. */
 @Injectable()
@@ -110,8 +138,28 @@ export class NodeAdminRepository {
     return r.count === 1;
   }
 
-  create(reg: NodeRegistration, now: Date, credential?: NodeCredentialGrant): Promise<Node> {
-    return this.prisma.client.node.create({ data: { ...reg, status: 'READY', lastHeartbeatAt: now, ...credentialData(credential) } });
+  /**
+   * A new node; with `net.podCidr.choose`, its subnet is chosen and written in the same transaction,
+   * under a cluster-wide lock, so two nodes joining at once never get the same one, and a join that
+   * finds none left creates nothing (PodSubnetsExhaustedError).
+   */
+  async create(reg: NodeRegistration, now: Date, credential?: NodeCredentialGrant, net?: NodeNetworkFacts): Promise<Node> {
+    const data = { ...reg, status: 'READY' as const, lastHeartbeatAt: now, ...credentialData(credential), ...netData(net) };
+    if (!net || net.podCidr === 'none') return this.prisma.client.node.create({ data });
+    const choose = net.podCidr.choose;
+    return this.prisma.client.$transaction(async (tx) => {
+      const podCidr = await this.choosePodCidr(tx, choose);
+      return tx.node.create({ data: { ...data, podCidr } });
+    });
+  }
+
+  private async choosePodCidr(tx: Pick<PrismaService['client'], '$queryRaw' | 'node'>, choose: (taken: string[]) => string | null): Promise<string> {
+    await tx.$queryRaw`SELECT pg_advisory_xact_lock(${POD_CIDR_LOCK}::bigint)::text`;
+    const rows = await tx.node.findMany({ where: { podCidr: { not: null } }, select: { podCidr: true } });
+    const taken = rows.map((r) => r.podCidr!);
+    const podCidr = choose(taken);
+    if (!podCidr) throw new PodSubnetsExhaustedError(taken.length);
+    return podCidr;
   }
 
   /**
@@ -119,10 +167,16 @@ export class NodeAdminRepository {
    * transition. With `credential` (a join), the node's credential is replaced (the old one stops
    * working) and a revocation is lifted.
    */
-  update(id: string, reg: NodeRegistration, now: Date, status?: NodeStatus, credential?: NodeCredentialGrant): Promise<Node> {
-    return this.prisma.client.node.update({
-      where: { id },
-      data: { ...reg, lastHeartbeatAt: now, ...(status ? { status } : {}), ...credentialData(credential) },
+  async update(id: string, reg: NodeRegistration, now: Date, status?: NodeStatus, credential?: NodeCredentialGrant, net?: NodeNetworkFacts): Promise<Node> {
+    const data = { ...reg, lastHeartbeatAt: now, ...(status ? { status } : {}), ...credentialData(credential), ...netData(net) };
+    if (!net) return this.prisma.client.node.update({ where: { id }, data });
+    if (net.podCidr === 'none') return this.prisma.client.node.update({ where: { id }, data: { ...data, podCidr: null } });
+    const choose = net.podCidr.choose;
+    return this.prisma.client.$transaction(async (tx) => {
+      // A node keeps its subnet for life (agent restarts, re-joins); only one without picks one.
+      const current = await tx.node.findUnique({ where: { id }, select: { podCidr: true } });
+      const podCidr = current?.podCidr ?? (await this.choosePodCidr(tx, choose));
+      return tx.node.update({ where: { id }, data: { ...data, podCidr } });
     });
   }
 

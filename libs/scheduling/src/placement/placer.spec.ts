@@ -4,6 +4,7 @@ import { Placer, summariseRejections } from './placer';
 import { labelsFilter } from './labels.filter';
 import { readyNodeFilter } from './ready-node.filter';
 import { resourcesFilter } from './resources.filter';
+import { schedulableFilter } from './schedulable.filter';
 
 const req = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({
   serviceId: 'svc',
@@ -42,6 +43,21 @@ describe('filters', () => {
       ok: false,
       reason: 'labels do not match (need disk=ssd,zone=b)',
     });
+  });
+});
+
+describe('schedulable filter', () => {
+  it('rejects nodes registered as not schedulable, with a reason the replica can show', () => {
+    expect(schedulableFilter.check(node('a'), req(), state)).toEqual({ ok: true });
+    expect(schedulableFilter.check(node('a', { schedulable: true }), req(), state)).toEqual({ ok: true });
+    expect(schedulableFilter.check(node('a', { schedulable: false }), req(), state)).toMatchObject({ ok: false, code: 'unschedulable' });
+  });
+  it('is one of the default filters: an edge node never gets a replica, and an unplaceable one says why', () => {
+    const p = new Placer([node('a', { schedulable: false }), node('b')], []);
+    expect(p.place(req())).toEqual({ ok: true, nodeId: 'id-b' });
+    const only = new Placer([node('a', { schedulable: false })], []).place(req());
+    expect(only).toMatchObject({ ok: false });
+    expect(!only.ok && only.reason).toBe('0/1 nodes available: 1 node not schedulable (BERTH_NODE_SCHEDULABLE=false)');
   });
 });
 

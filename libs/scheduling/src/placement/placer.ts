@@ -5,9 +5,10 @@ import { labelsFilter } from './labels.filter';
 import type { NodeFilter, NodeScorer, PlacementRequest, PlacementState } from './plugin';
 import { readyNodeFilter } from './ready-node.filter';
 import { resourcesFilter } from './resources.filter';
+import { schedulableFilter } from './schedulable.filter';
 import { leastAllocatedScorer, serviceSpreadScorer } from './spread.scorer';
 
-export const DEFAULT_FILTERS: readonly NodeFilter[] = [readyNodeFilter, labelsFilter, resourcesFilter];
+export const DEFAULT_FILTERS: readonly NodeFilter[] = [readyNodeFilter, schedulableFilter, labelsFilter, resourcesFilter];
 export const DEFAULT_SCORERS: readonly NodeScorer[] = [
   serviceSpreadScorer,
   leastAllocatedScorer,

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { IsBoolean, IsInt, IsIP, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { IsStringMap } from '../../common/validation/validation';
 
 export const NODE_NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -84,6 +84,27 @@ export class RegisterNodeInput {
   @MinLength(1)
   @MaxLength(64)
   agentVersion!: string;
+
+  @ApiPropertyOptional({ example: '192.168.1.5', description: "IPv4 address other nodes reach this node at for pod traffic and WireGuard (default: the node's address when it is IPv4)" })
+  @IsOptional()
+  @IsIP(4, { message: 'underlay must be an IPv4 address' })
+  underlay?: string;
+
+  @ApiPropertyOptional({ description: 'whether the node needs a pod subnet (false for hollow nodes: no container network)', default: true })
+  @IsOptional()
+  @IsBoolean()
+  podNetwork?: boolean;
+
+  @ApiPropertyOptional({ description: "the node's WireGuard public key (base64, 32 bytes), in wireguard network mode" })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/, { message: 'wireguardPublicKey must be a WireGuard public key (44 base64 characters)' })
+  wireguardPublicKey?: string;
+
+  @ApiPropertyOptional({ description: 'false: the node joins the pod network but never gets replicas (edge or control-plane host)', default: true })
+  @IsOptional()
+  @IsBoolean()
+  schedulable?: boolean;
 }
 
 export class PullCredentialsInput {
