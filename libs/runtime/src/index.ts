@@ -11,3 +11,5 @@ export * from './supervisor/probe-dialer';
 export * from './supervisor/restart-tracker';
 export * from './supervisor/health-prober';
 export * from './supervisor/supervisor';
+export * from './pod-network/plan';
+export * from './pod-network/pod-network';
