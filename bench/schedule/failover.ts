@@ -20,7 +20,7 @@ async function main() {
     runtime: 'runc',
     appEnv: {
       scheduler: { BERTH_HEARTBEAT_INTERVAL_MS: hb, BERTH_NODE_DOWN_AFTER_MISSED: '4', BERTH_LIVENESS_CHECK_INTERVAL_MS: '200', BERTH_MIN_READY_MS: '200', BERTH_STOP_GRACE_MS: '1000' },
-      agent: { BERTH_HEARTBEAT_INTERVAL_MS: hb, BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' },
+      agent: { BERTH_HEARTBEAT_INTERVAL_MS: hb, BERTH_CNI_BRIDGE: 'auto' },
     },
   });
   const db = new Client({ connectionString: sys.databaseUrl });

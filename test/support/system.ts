@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
+import { masqueradeChainFor } from '@berth/runtime';
+import { cniBridgeFor } from '../../apps/agent/src/config';
 import { TEST_DATABASE_URL } from './env';
 import { freePort } from './net';
 
@@ -31,6 +33,8 @@ export interface RunningSystem {
   opsUrls: Record<string, string>;
   databaseUrl: string;
   redisUrl: string;
+  /** The system's pod range (BERTH_CLUSTER_CIDR of its api and scheduler), its own on this machine. */
+  clusterCidr: string;
   adminEmail: string;
   adminPassword: string;
   adminToken: string;
@@ -41,7 +45,7 @@ export interface RunningSystem {
    * Starts one more agent (or restarts a killed one with the same name; it keeps its data dir and so
    * its node credential). `joinToken` replaces the system's join token for this start.
    */
-  startAgent(name?: string, opts?: { joinToken?: string }): Promise<AgentProcess>;
+  startAgent(name?: string, opts?: { joinToken?: string; env?: Record<string, string> }): Promise<AgentProcess>;
   logs(app: string): string;
   stop(): Promise<void>;
 }
@@ -153,6 +157,10 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   await migrateDeploy(databaseUrl);
   const redisDb = claimRedisDb();
   const redisUrl = `${REDIS_BASE.replace(/\/\d*$/, '')}/${redisDb.index}`;
+  // Each system its own pod range (its Redis slot is exclusive on this machine): systems running at
+  // once would otherwise each give their first node the same subnet, and their bridges in the one
+  // host network namespace would clash. 172.17-31.0.0/16: clear of the ranges older harnesses use.
+  const clusterCidr = `172.${16 + redisDb.index}.0.0/16`;
   // A fresh Redis database for this system.
   const { default: Redis } = await import('ioredis');
   const r = new Redis(redisUrl);
@@ -173,6 +181,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     BERTH_BASE_DOMAIN: 'localhost',
     BERTH_GATEWAY_PUBLIC_PORT: String(gatewayPort),
     BERTH_REGISTRY_INSECURE: '127.0.0.1:5000,localhost:5000',
+    BERTH_CLUSTER_CIDR: clusterCidr,
     ...opts.env,
   };
   const procs: { name: string; proc: ChildProcess }[] = [];
@@ -193,6 +202,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     opsUrls: { scheduler: `http://127.0.0.1:${schedulerOps}`, gateway: `http://127.0.0.1:${gatewayOps}` },
     databaseUrl,
     redisUrl,
+    clusterCidr,
     adminEmail,
     adminPassword,
     adminToken: '',
@@ -200,7 +210,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     dataDir,
     agents,
     logs: (app) => tail(path.join(logsDir, `${app}.log`), 200),
-    startAgent: async (name?: string, startOpts: { joinToken?: string } = {}) => {
+    startAgent: async (name?: string, startOpts: { joinToken?: string; env?: Record<string, string> } = {}) => {
       const n = name ?? `node-${agents.length + 1}-${id}`;
       const ops = await freePort();
       const existing = agentNets.get(n);
@@ -217,11 +227,10 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
           BERTH_NODE_NAME: n,
           BERTH_AGENT_OPS_PORT: String(ops),
           BERTH_RUNTIME: opts.runtime ?? 'runc',
-          // Each agent its own bridge and subnet: agents of two systems sharing one bridge and
-          // subnet would hand out the same addresses from separate IPAM stores.
+          // Each agent its own bridge (unique on the machine); its subnet is the one the api assigns.
           BERTH_CNI_BRIDGE: `bt${net.index}`,
-          BERTH_CNI_SUBNET: `10.240.${net.index}.0/24`,
           ...opts.appEnv?.agent,
+          ...startOpts.env,
         },
         logFile,
       );
@@ -259,8 +268,10 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
             /* not there, or still holding a container */
           }
         }
-        // The bridge outlives its agents; remove it so the host keeps no test interfaces.
+        // The bridge outlives its agents; remove it so the host keeps no test interfaces. An agent
+        // that was killed leaves its masquerade chain (nat), removed here too.
         await new Promise((r) => execFile('ip', ['link', 'del', `bt${net.index}`], () => r(undefined)));
+        for (const bridge of [`bt${net.index}`, cniBridgeFor({ BERTH_CNI_BRIDGE: 'auto' }, name)]) await removeMasqueradeChain(bridge);
         net.release();
       }
       redisDb.release();
@@ -300,6 +311,16 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     throw new Error(`${(e as Error).message}\n${logs}`);
   }
   return system;
+}
+
+const quietExec = (args: string[]) => new Promise((r) => execFile('iptables', args, () => r(undefined)));
+
+/** Removes a node's masquerade chain (PodNetwork's, one per bridge) from the host's nat table, if there. */
+export async function removeMasqueradeChain(bridge: string): Promise<void> {
+  const chain = masqueradeChainFor(bridge);
+  await quietExec(['-t', 'nat', '-D', 'POSTROUTING', '-j', chain]);
+  await quietExec(['-t', 'nat', '-F', chain]);
+  await quietExec(['-t', 'nat', '-X', chain]);
 }
 
 /** Minimal JSON client for harness set-up; throws with the API's error body on non-2xx. */

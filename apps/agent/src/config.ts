@@ -1,6 +1,7 @@
+import dns from 'node:dns/promises';
 import os from 'node:os';
 import { z } from 'zod';
-import { commonSchema, durationMs, port } from '@berth/config';
+import { bool, commonSchema, durationMs, port } from '@berth/config';
 import { registryAllowListEnv } from '@berth/oci';
 
 const optionalInt = z.coerce.number().int().min(1).optional();
@@ -16,6 +17,15 @@ export const agentConfigSchema = commonSchema.extend({
   BERTH_JOIN_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^bjt_/, 'must be a node join token (bjt_...)').optional()),
   /** Address the gateway reaches this node's containers through (reported at registration). */
   BERTH_NODE_ADDRESS: z.string().min(1).default('127.0.0.1'),
+  /**
+   * IPv4 address other nodes reach this node at for pod traffic (host-gw next hop, WireGuard
+   * endpoint). Default: BERTH_NODE_ADDRESS (a host name is resolved to IPv4 at start).
+   */
+  BERTH_NODE_UNDERLAY_ADDRESS: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional()),
+  /** false: the node joins the pod network but never gets replicas (an edge or control-plane host). */
+  BERTH_NODE_SCHEDULABLE: bool(true),
+  /** Name of the WireGuard interface (wireguard network mode). wireguard-go needs a name unique on the machine. */
+  BERTH_WIREGUARD_INTERFACE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface name of at most 15 characters').default('berthwg0'),
   /** k=v,k=v */
   BERTH_NODE_LABELS: z
     .string()
@@ -45,11 +55,13 @@ export const agentConfigSchema = commonSchema.extend({
   /** Commands handled at once per node (a slow pull must not hold up a stop). */
   BERTH_AGENT_CONCURRENCY: z.coerce.number().int().min(1).default(8),
   /**
-   * runc: container network. Several agents on one host need one bridge + subnet each; `auto`
-   * derives both from the node name (bridge `bz<hash>`, subnet 10.<100..227>.0.0/16).
+   * runc: the bridge the node's containers sit on. Several agents on one host need one bridge each;
+   * `auto` derives it from the node name (`bz<hash>`). Its subnet is the node's pod subnet, assigned
+   * by the api at registration (docs/cluster.md).
    */
   BERTH_CNI_BRIDGE: z.string().max(15).default('berth0'),
-  BERTH_CNI_SUBNET: z.union([z.literal('auto'), z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR or auto')]).default('10.88.0.0/16'),
+  /** Overrides the assigned pod subnet for the bridge (only for a node outside the pod network; routes will not match). */
+  BERTH_CNI_SUBNET: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR').optional()),
   BERTH_REGISTRY_INSECURE: z
     .string()
     .default('')
@@ -87,12 +99,31 @@ export function defaultCapacity(c: AgentConfig) {
   };
 }
 
-/** Bridge and subnet for a node: configured, or derived from its name when `auto`. */
-export function cniFor(c: AgentConfig, nodeName: string): { bridge: string; subnet: string } {
+/** The node's bridge: configured, or derived from its name when `auto`. */
+export function cniBridgeFor(c: Pick<AgentConfig, 'BERTH_CNI_BRIDGE'>, nodeName: string): string {
+  if (c.BERTH_CNI_BRIDGE !== 'auto') return c.BERTH_CNI_BRIDGE;
   let h = 0;
   for (const ch of nodeName) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return {
-    bridge: c.BERTH_CNI_BRIDGE === 'auto' ? `bz${h.toString(16).padStart(8, '0').slice(0, 8)}` : c.BERTH_CNI_BRIDGE,
-    subnet: c.BERTH_CNI_SUBNET === 'auto' ? `10.${100 + (h % 128)}.0.0/16` : c.BERTH_CNI_SUBNET,
-  };
+  return `bz${h.toString(16).padStart(8, '0').slice(0, 8)}`;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/**
+ * The node's underlay address as IPv4: BERTH_NODE_UNDERLAY_ADDRESS, else BERTH_NODE_ADDRESS; a host
+ * name is resolved (IPv4 only). Throws a message naming the variable when it cannot be.
+ */
+export async function resolveUnderlay(
+  c: Pick<AgentConfig, 'BERTH_NODE_UNDERLAY_ADDRESS' | 'BERTH_NODE_ADDRESS'>,
+  lookup: (host: string) => Promise<string> = async (h) => (await dns.lookup(h, { family: 4 })).address,
+): Promise<string> {
+  const name = c.BERTH_NODE_UNDERLAY_ADDRESS ? 'BERTH_NODE_UNDERLAY_ADDRESS' : 'BERTH_NODE_ADDRESS';
+  const v = c.BERTH_NODE_UNDERLAY_ADDRESS ?? c.BERTH_NODE_ADDRESS;
+  if (IPV4.test(v)) return v;
+  if (v.includes(':')) throw new Error(`${name}=${v}: the pod network needs an IPv4 underlay address; set BERTH_NODE_UNDERLAY_ADDRESS to this node's IPv4 address`);
+  try {
+    return await lookup(v);
+  } catch (e) {
+    throw new Error(`${name}=${v}: cannot resolve it to an IPv4 address (${(e as Error).message}); set BERTH_NODE_UNDERLAY_ADDRESS to this node's IPv4 address`);
+  }
 }

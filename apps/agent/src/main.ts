@@ -8,12 +8,13 @@ import { loadConfigOrExit } from '@berth/config';
 import { QueueName, type NodeEventsJob } from '@berth/contracts';
 import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
 import { ImagePuller } from '@berth/oci';
-import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime } from '@berth/runtime';
-import { agentConfigSchema, cniFor, defaultCapacity } from './config';
+import { CniNetwork, HollowRuntime, netProbeDialer, PodNetwork, RuncRuntime } from '@berth/runtime';
+import { agentConfigSchema, cniBridgeFor, defaultCapacity, resolveUnderlay } from './config';
 import { ImageGc } from './image-gc';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
 import { runNodeAgents } from './agent.module';
-import { NodeAgent } from './node-agent';
+import { NodeAgent, type NodeNetwork } from './node-agent';
+import { CompositeNodeNetwork } from './node-network';
 import { apiPullCredentials } from './pull-credentials';
 import { joinOrReturn, NodeCredentialFile, RegistrationError } from './registration';
 
@@ -29,24 +30,54 @@ async function main() {
   const agents: NodeAgent[] = [];
   const cleanups: (() => Promise<void>)[] = [];
 
-  const count = config.BERTH_RUNTIME === 'hollow' ? config.BERTH_HOLLOW_NODES : 1;
+  const hollowRuntime = config.BERTH_RUNTIME === 'hollow';
+  const count = hollowRuntime ? config.BERTH_HOLLOW_NODES : 1;
+  // The pod network needs this node's IPv4 underlay address (hollow nodes have no pod network).
+  const underlay = hollowRuntime ? undefined : await resolveUnderlay(config).catch((e: Error) => refuse(e.message));
+  const networks: PodNetwork[] = [];
   for (let i = 1; i <= count; i++) {
     const name = count > 1 ? `${config.BERTH_NODE_NAME}-${i}` : config.BERTH_NODE_NAME;
     // Each node its own credential, kept in its data dir (0600); the join token is needed only to join.
     const store = new NodeCredentialFile(path.resolve(config.BERTH_DATA_DIR, `agent-${name}`));
-    const reg = await joinOrReturn({
-      apiUrl: config.BERTH_API_URL,
-      joinToken: config.BERTH_JOIN_TOKEN,
-      store,
-      req: { name, address: config.BERTH_NODE_ADDRESS, labels: config.BERTH_NODE_LABELS, capacity: defaultCapacity(config), agentVersion: AGENT_VERSION },
-      log: (m) => log.warn(m),
-    }).catch((e: unknown) => {
-      if (e instanceof RegistrationError && !e.retryable) {
-        process.stderr.write(`berth-agent: ${e.message}\n`);
-        process.exit(78);
+    const req = {
+      name,
+      address: config.BERTH_NODE_ADDRESS,
+      labels: config.BERTH_NODE_LABELS,
+      capacity: defaultCapacity(config),
+      agentVersion: AGENT_VERSION,
+      podNetwork: !hollowRuntime,
+      schedulable: config.BERTH_NODE_SCHEDULABLE,
+      ...(underlay ? { underlay } : {}),
+    };
+    const join = (r: typeof req & { wireguardPublicKey?: string }) =>
+      joinOrReturn({ apiUrl: config.BERTH_API_URL, joinToken: config.BERTH_JOIN_TOKEN, store, req: r, log: (m) => log.warn(m) }).catch((e: unknown) => {
+        if (e instanceof RegistrationError && !e.retryable) refuse(e.message);
+        throw e;
+      });
+    let reg = await join(req);
+    const dir = path.resolve(config.BERTH_DATA_DIR, `agent-${name}`);
+    let podNetwork: PodNetwork | undefined;
+    if (!hollowRuntime) {
+      const podCidr = config.BERTH_CNI_SUBNET ?? reg.network.podCidr;
+      if (!podCidr) refuse(`node ${name}: the api assigned no pod subnet (is it older than this agent?)`);
+      podNetwork = new PodNetwork({
+        podCidr,
+        bridge: cniBridgeFor(config, name),
+        dataDir: path.join(dir, 'network'),
+        wireguardInterface: config.BERTH_WIREGUARD_INTERFACE,
+        wireguardPort: reg.network.wireguardPort,
+        log: log.child({ name, part: 'pod-network' }),
+      });
+      if (reg.network.mode === 'wireguard') {
+        // The key pair is made once (private key 0600 in the data dir); peers learn the public key from the api.
+        const wireguardPublicKey = await podNetwork.wireguardPublicKey().catch((e: Error) => refuse(`WireGuard mode: cannot make a key pair (is wireguard-tools installed?): ${e.message}`));
+        reg = await join({ ...req, wireguardPublicKey });
       }
-      throw e;
-    });
+      // The last state this node applied, again (the node may have rebooted) until the next sync.
+      const restored = await podNetwork.restore();
+      if (restored) log.info({ name, added: restored.added, errors: restored.errors }, 'pod network restored from the saved state');
+      networks.push(podNetwork);
+    }
     let runtime;
     let images;
     let dialer;
@@ -56,13 +87,13 @@ async function main() {
       images = new HollowImageProvider();
       dialer = hollow.probeDialer();
     } else {
-      const dir = path.resolve(config.BERTH_DATA_DIR, `agent-${name}`);
       const puller = new ImagePuller({ root: path.join(dir, 'images'), clientOptions: { insecureRegistries: config.BERTH_REGISTRY_INSECURE, allowPrivate: config.BERTH_REGISTRY_ALLOW_PRIVATE } });
       await puller.init();
       cleanups.push(() => puller.close());
       const network = new CniNetwork({
         dataDir: path.join(dir, 'cni'),
-        ...cniFor(config, name),
+        bridge: podNetwork!.bridge,
+        subnet: podNetwork!.podCidr,
         netnsPrefix: `b-${name.slice(0, 12)}-`,
         networkName: `berth-${name}`,
       });
@@ -96,8 +127,11 @@ async function main() {
       images = oci;
       dialer = netProbeDialer;
     }
+    // The node's side of the pod network: routes / WireGuard, then any other part (tenant isolation) beside it.
+    const nodeNetwork: NodeNetwork | undefined = podNetwork ? new CompositeNodeNetwork([podNetwork]) : undefined;
     const agent = new NodeAgent({
       nodeId: reg.nodeId,
+      network: nodeNetwork,
       nodeName: name,
       runtime,
       images,
@@ -110,7 +144,7 @@ async function main() {
       log: log.child({ nodeId: reg.nodeId, name }),
     });
     agents.push(agent);
-    log.info({ nodeId: reg.nodeId, name, runtime: config.BERTH_RUNTIME }, 'node registered');
+    log.info({ nodeId: reg.nodeId, name, runtime: config.BERTH_RUNTIME, podCidr: reg.network.podCidr, mode: reg.network.mode }, 'node registered');
   }
   // The agents start (recover, announce, heartbeat), then a Nest application context whose
   // @nestjs/bullmq processors consume their node queues (named after the ids registration gave).
@@ -140,9 +174,17 @@ async function main() {
       if (onExit === 'stop' || fs.existsSync(stopFile)) {
         await Promise.all(agents.map((a) => a.stopAll()));
         fs.rmSync(stopFile, { force: true });
+        // No containers left: the node's routes, WireGuard interface and masquerade rule go too.
+        for (const n of networks) await n.teardown().catch((e: Error) => log.warn({ err: e.message }, 'pod network teardown failed'));
       }
     },
   ]);
+}
+
+/** A start-up problem the operator must fix: say it and exit 78 (EX_CONFIG), no stack trace. */
+function refuse(message: string): never {
+  process.stderr.write(`berth-agent: ${message}\n`);
+  process.exit(78);
 }
 
 main().catch(exitOnStartupError('agent'));

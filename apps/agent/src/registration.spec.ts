@@ -11,6 +11,8 @@ function refused(status: number): RegistrationError {
   return e;
 }
 
+const network = { mode: 'host-gw' as const, clusterCidr: '10.88.0.0/16', podCidr: '10.88.0.0/24', wireguardPort: 51820 };
+
 describe('joinOrReturn', () => {
   let dir: string;
   let store: NodeCredentialFile;
@@ -30,8 +32,8 @@ describe('joinOrReturn', () => {
     };
 
   it('joins with the join token once, keeps the credential (0600) and returns with it afterwards', async () => {
-    const register = api({ bjt_join: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_one' }), bnc_one: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000 }) });
-    expect(await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req, register })).toEqual({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_one' });
+    const register = api({ bjt_join: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_one', network }), bnc_one: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, network }) });
+    expect(await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req, register })).toEqual({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_one', network });
     expect(fs.readFileSync(store.path, 'utf8')).toBe('bnc_one\n');
     expect(fs.statSync(store.path).mode & 0o777).toBe(0o600);
     expect(await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req, register })).toMatchObject({ credential: 'bnc_one' });
@@ -44,7 +46,7 @@ describe('joinOrReturn', () => {
       bnc_old: () => {
         throw refused(401);
       },
-      bjt_new: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_new' }),
+      bjt_new: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_new', network }),
     });
     const err = await joinOrReturn({ apiUrl: 'http://api', joinToken: undefined, store, req, register }).catch((e) => e);
     expect(err).toBeInstanceOf(RegistrationError);
@@ -66,7 +68,7 @@ describe('joinOrReturn', () => {
 
   it('without a credential or a join token, or when the join answer has no credential, it stops', async () => {
     await expect(joinOrReturn({ apiUrl: 'http://api', joinToken: undefined, store, req, register: api({}) })).rejects.toThrow(/no node credential .* no BERTH_JOIN_TOKEN.*--node n1/);
-    const register = api({ bjt_z: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000 }) });
+    const register = api({ bjt_z: () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, network }) });
     await expect(joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_z', store, req, register })).rejects.toThrow(/without a node credential/);
     expect(store.read()).toBeUndefined();
   });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { NodeCapacity } from '@berth/contracts';
+import { parseNodeRegistrationResponse, type NodeCapacity, type NodeRegistrationResponse } from '@berth/contracts';
 
 export interface NodeRegistrationRequest {
   name: string;
@@ -8,14 +8,18 @@ export interface NodeRegistrationRequest {
   labels: Record<string, string>;
   capacity: NodeCapacity;
   agentVersion: string;
+  /** IPv4 address other nodes reach this node at (pod traffic, WireGuard). */
+  underlay?: string;
+  /** Whether the node needs a pod subnet (false: hollow). */
+  podNetwork?: boolean;
+  /** wireguard mode: the node's public key. */
+  wireguardPublicKey?: string;
+  /** false: an edge / control-plane host that never gets replicas. */
+  schedulable?: boolean;
 }
 
-export interface NodeRegistrationResult {
-  nodeId: string;
-  heartbeatIntervalMs: number;
-  /** The node's own credential (bnc_…), handed out when it joins with a join token. */
-  credential?: string;
-}
+/** The api's answer (libs/contracts NodeRegistrationResponse): node id, heartbeat, credential on join, pod network. */
+export type NodeRegistrationResult = NodeRegistrationResponse;
 
 export class RegistrationError extends Error {
   constructor(
@@ -58,13 +62,11 @@ export async function registerNode(
     }
     const text = await res.text();
     if (res.ok) {
-      const body = JSON.parse(text) as Partial<NodeRegistrationResult>;
-      if (typeof body.nodeId !== 'string' || typeof body.heartbeatIntervalMs !== 'number') {
-        throw new RegistrationError(`registration answer lacks nodeId/heartbeatIntervalMs: ${text.slice(0, 200)}`, false);
+      try {
+        return parseNodeRegistrationResponse(JSON.parse(text));
+      } catch (e) {
+        throw new RegistrationError(`registration answer does not match the contract (${(e as Error).message}): ${text.slice(0, 200)}`, false);
       }
-      const out: NodeRegistrationResult = { nodeId: body.nodeId, heartbeatIntervalMs: body.heartbeatIntervalMs };
-      if (typeof body.credential === 'string') out.credential = body.credential;
-      return out;
     }
     const refused = new RegistrationError(`registration refused: ${res.status} ${apiMessage(text)}`, res.status >= 500 || res.status === 429);
     refused.status = res.status;

@@ -38,7 +38,7 @@ beforeAll(async () => {
         BERTH_MIN_READY_MS: '200',
         BERTH_STOP_GRACE_MS: '1000',
       },
-      agent: { BERTH_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS), BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' },
+      agent: { BERTH_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS), BERTH_CNI_BRIDGE: 'auto' },
     },
   });
   db = new Client({ connectionString: sys.databaseUrl });

@@ -70,7 +70,7 @@ beforeAll(async () => {
     runtime: 'runc',
     appEnv: {
       scheduler: { BERTH_RESYNC_INTERVAL_MS: '2000', BERTH_STOP_GRACE_MS: '1000', BERTH_ROLLOUT_DEADLINE_MS: '60000' },
-      agent: { BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' },
+      agent: { BERTH_CNI_BRIDGE: 'auto' },
     },
   });
   db = new Client({ connectionString: sys.databaseUrl });

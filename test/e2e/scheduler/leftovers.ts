@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
-import { cniFor, type AgentConfig } from '../../../apps/agent/src/config';
+import { cniBridgeFor } from '../../../apps/agent/src/config';
 import type { RunningSystem } from '../../support/system';
 
 const run = promisify(execFile);
@@ -48,7 +48,7 @@ export async function removeAgentLeftovers(names: string[], dataDir: string, bri
 }
 
 /**
- * Stops a system whose runc agents use `BERTH_CNI_BRIDGE/SUBNET=auto`: SIGTERM to every agent (in
+ * Stops a system whose runc agents use `BERTH_CNI_BRIDGE=auto`: SIGTERM to every agent (in
  * NODE_ENV=test that stops their containers), then the safety net above, then the system. Returns
  * what the safety net had to remove — anything that starts with "container" is a leak.
  */
@@ -58,7 +58,7 @@ export async function stopRuncSystem(sys: RunningSystem | undefined): Promise<st
   const left = await removeAgentLeftovers(
     sys.agents.map((a) => a.name),
     sys.dataDir,
-    sys.agents.map((a) => cniFor({ BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' } as AgentConfig, a.name).bridge),
+    sys.agents.map((a) => cniBridgeFor({ BERTH_CNI_BRIDGE: 'auto' }, a.name)),
   );
   await sys.stop();
   return left;

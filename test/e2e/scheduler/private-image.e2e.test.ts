@@ -41,7 +41,7 @@ beforeAll(async () => {
     agents: 1,
     runtime: 'runc',
     env: { BERTH_REGISTRY_ALLOW_PRIVATE: `127.0.0.1:5000,${registry.host}` },
-    appEnv: { agent: { BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' } },
+    appEnv: { agent: { BERTH_CNI_BRIDGE: 'auto' } },
   });
   db = new Client({ connectionString: sys.databaseUrl });
   await db.connect();

@@ -52,7 +52,7 @@ beforeAll(async () => {
     runtime: 'runc',
     appEnv: {
       api: { BERTH_REGISTRY_ALLOW_PRIVATE: `127.0.0.1:5000,localhost:5000,${apiOnly.host}` },
-      agent: { BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' },
+      agent: { BERTH_CNI_BRIDGE: 'auto' },
     },
   });
   db = new Client({ connectionString: sys.databaseUrl });

@@ -85,7 +85,7 @@ beforeAll(async () => {
     appEnv: {
       scheduler: { BERTH_MIN_READY_MS: '200', BERTH_STOP_GRACE_MS: '1000', BERTH_RESYNC_INTERVAL_MS: '2000' },
       // Short restart backoff so on-failure and always show several runs within seconds.
-      agent: { BERTH_RESTART_BACKOFF_MS: '300', BERTH_CNI_BRIDGE: 'auto', BERTH_CNI_SUBNET: 'auto' },
+      agent: { BERTH_RESTART_BACKOFF_MS: '300', BERTH_CNI_BRIDGE: 'auto' },
     },
   });
   db = new Client({ connectionString: sys.databaseUrl });

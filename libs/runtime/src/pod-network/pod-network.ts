@@ -49,6 +49,9 @@ export interface PodNetworkApplied {
 
 const quietLog = { info: () => undefined, warn: () => undefined };
 
+/** The nat chain a node's masquerade rule lives in: one per bridge, so agents sharing a host keep theirs apart. */
+export const masqueradeChainFor = (bridge: string): string => `BERTH-MASQ-${createHash('sha256').update(bridge).digest('hex').slice(0, 8)}`;
+
 export class PodNetwork {
   readonly podCidr: string;
   readonly bridge: string;
@@ -70,7 +73,7 @@ export class PodNetwork {
     this.proto = o.routeProto ?? 188;
     this.metric = o.routeMetric ?? 1088;
     // One chain per bridge: several agents on one host (tests) keep separate rules.
-    this.natChain = `BERTH-MASQ-${createHash('sha256').update(o.bridge).digest('hex').slice(0, 8)}`;
+    this.natChain = masqueradeChainFor(o.bridge);
     this.exec = o.exec ?? ((f, a, x) => execFile(f, a, x));
     this.log = o.log ?? quietLog;
     if (this.wgInterface.length > 15) throw new Error(`WireGuard interface name ${this.wgInterface} is longer than 15 characters`);
