@@ -12,6 +12,7 @@ import { autoscalerSettings, createAutoscaler, type AutoscalerConfig, type Runni
 import type { SchedulerConfig } from './config';
 import { ImageKeepPublisher } from './node-events/image-keep.publisher';
 import { LivenessMonitor } from './node-events/liveness.monitor';
+import { NetworkSyncPublisher } from './network/network-sync.publisher';
 import { NodeEventsService } from './node-events/node-events.service';
 import { SchedulerQueues } from './queues';
 import { NodeCommandBatch } from './reconcile/node-command-batch';
@@ -38,6 +39,18 @@ export type SchedulerSettings = Pick<
   | 'BERTH_ROUTES_FLUSH_MS'
 > &
   Partial<Pick<SchedulerConfig, 'BERTH_PLACEMENT_SAMPLE' | 'BERTH_RECONCILE_BATCH' | 'BERTH_IMAGE_KEEP_REVISIONS' | 'BERTH_IMAGE_KEEP_INTERVAL_MS'>> &
+  /** The pod network (defaults as in config.ts when absent, for in-process tests). */
+  Partial<
+    Pick<
+      SchedulerConfig,
+      | 'BERTH_NETWORK_MODE'
+      | 'BERTH_CLUSTER_CIDR'
+      | 'BERTH_WIREGUARD_PORT'
+      | 'BERTH_NETWORK_PROTECTED_CIDRS'
+      | 'BERTH_NETWORK_SYNC_DEBOUNCE_MS'
+      | 'BERTH_NETWORK_RESYNC_INTERVAL_MS'
+    >
+  > &
   /** Without them (in-process tests) the autoscaler is off: wake-ups are consumed and dropped. */
   Partial<AutoscalerConfig>;
 
@@ -63,6 +76,7 @@ export interface RunningScheduler {
   queues: SchedulerQueues;
   nodeEvents: NodeEventsService;
   autoscaler: RunningAutoscaler;
+  network: NetworkSyncPublisher;
   app: INestApplicationContext;
   resync(): Promise<number>;
   close(): Promise<void>;
@@ -84,6 +98,7 @@ export class SchedulerCore implements OnApplicationBootstrap, BeforeApplicationS
   readonly liveness: LivenessMonitor;
   readonly nodeEvents: NodeEventsService;
   readonly autoscaler: RunningAutoscaler;
+  readonly network: NetworkSyncPublisher;
   private readonly batcher: ReconcileBatcher;
   private readonly commands: NodeCommandBatch;
   private readonly imageKeep: ImageKeepPublisher;
@@ -117,17 +132,42 @@ export class SchedulerCore implements OnApplicationBootstrap, BeforeApplicationS
       (id, cause) => reconcile.reconcile(id, cause),
       s.BERTH_RECONCILE_BATCH ?? 16,
     );
+    const network = (this.network = new NetworkSyncPublisher(schedulerRepo, queues, log.child({ part: 'network' }), {
+      mode: s.BERTH_NETWORK_MODE ?? 'host-gw',
+      clusterCidr: s.BERTH_CLUSTER_CIDR ?? '10.88.0.0/16',
+      wireguardPort: s.BERTH_WIREGUARD_PORT ?? 51820,
+      protectedCidrs: s.BERTH_NETWORK_PROTECTED_CIDRS ?? [],
+      debounceMs: s.BERTH_NETWORK_SYNC_DEBOUNCE_MS ?? 200,
+      resyncIntervalMs: s.BERTH_NETWORK_RESYNC_INTERVAL_MS ?? 30_000,
+    }));
     const liveness = (this.liveness = new LivenessMonitor(nodeRepo, schedulerRepo, queues, log.child({ part: 'liveness' }), {
       heartbeatIntervalMs: s.BERTH_HEARTBEAT_INTERVAL_MS,
       missedBeats: s.BERTH_NODE_DOWN_AFTER_MISSED,
       checkIntervalMs: s.BERTH_LIVENESS_CHECK_INTERVAL_MS,
+      // A node went DOWN (its peers withdraw their routes to it) or came back (its queue was emptied: it needs its state).
+      onNodesDown: () => network.trigger(),
+      onNodeBack: (nodeId) => network.nodeStarted(nodeId),
     }));
     const imageKeep = (this.imageKeep = new ImageKeepPublisher(schedulerRepo, queues, log.child({ part: 'image-keep' }), {
       intervalMs: s.BERTH_IMAGE_KEEP_INTERVAL_MS ?? 30_000,
       keepRevisions: s.BERTH_IMAGE_KEEP_REVISIONS ?? 3,
     }));
-    this.nodeEvents = new NodeEventsService(nodeRepo, replicaRepo, schedulerRepo, queues, routes, liveness, log.child({ part: 'node-events' }), undefined, (nodeId) =>
-      imageKeep.nodeStarted(nodeId),
+    this.nodeEvents = new NodeEventsService(
+      nodeRepo,
+      replicaRepo,
+      schedulerRepo,
+      queues,
+      routes,
+      liveness,
+      log.child({ part: 'node-events' }),
+      undefined,
+      (nodeId) => {
+        imageKeep.nodeStarted(nodeId);
+        // A (re)started agent has registered: it is a peer now (or again), and gets its state.
+        network.nodeStarted(nodeId);
+      },
+      // A replica got or lost an address: the project address sets change.
+      () => network.trigger(),
     );
     const registry = deps.registry;
     this.metrics = registry
@@ -194,6 +234,7 @@ export class SchedulerCore implements OnApplicationBootstrap, BeforeApplicationS
     this.liveness.start();
     this.routes.start();
     this.imageKeep.start();
+    this.network.start();
     this.autoscaler.start();
   }
 
@@ -202,6 +243,7 @@ export class SchedulerCore implements OnApplicationBootstrap, BeforeApplicationS
     this.resyncTimer = null;
     this.liveness.stop();
     this.imageKeep.stop();
+    this.network.stop();
     await this.autoscaler.stop();
     await this.nodeEvents.close();
     await this.routes.close();
@@ -298,6 +340,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     queues: core.queues,
     nodeEvents: core.nodeEvents,
     autoscaler: core.autoscaler,
+    network: core.network,
     app,
     resync: () => core.resync(),
     close: () => app.close(),

@@ -7,6 +7,10 @@ export interface LivenessOptions {
   missedBeats: number;
   checkIntervalMs: number;
   now?: () => number;
+  /** Nodes were marked DOWN (the pod network withdraws routes to them). */
+  onNodesDown?: (nodeIds: string[]) => void;
+  /** A DOWN node is READY again (its queue was emptied: it needs its state again). */
+  onNodeBack?: (nodeId: string) => void;
 }
 
 /**
@@ -76,6 +80,7 @@ export class LivenessMonitor {
       })),
     ]);
     this.log.warn({ nodes: down.map((n) => n.name), lost: lost.length }, 'nodes down');
+    this.opts.onNodesDown?.(down.map((n) => n.id));
     await this.queues.enqueueReconcileMany(
       lost.map((r) => r.serviceId),
       'node-down',
@@ -91,6 +96,7 @@ export class LivenessMonitor {
     const listedAt = Date.now();
     const replicaIds = await this.nodes.replicaIdsToRun(nodeId);
     await this.queues.sendToNode(nodeId, { kind: 'sync-node', replicaIds, listedAt });
+    this.opts.onNodeBack?.(nodeId);
     await this.scheduler.appendEvents([
       { nodeId, type: 'node.ready', level: 'INFO', message: `node ${name} is back; it keeps ${replicaIds.length} replica(s)`, actor: 'system' },
     ]);

@@ -5,6 +5,9 @@ import type { SchedulerQueues } from '../queues';
 import type { RoutePublisher } from '../routing/route-publisher';
 import type { LivenessMonitor } from './liveness.monitor';
 
+/** Reports after which a replica no longer holds its address (terminal states). */
+const ADDRESS_ENDING_STATES = new Set(['STOPPED', 'FAILED']);
+
 /** Reports that add or remove a routable endpoint. */
 const ROUTING_STATES = new Set(['READY', 'RUNNING', 'EXITED', 'BACKOFF', 'FAILED', 'STOPPED', 'LOST']);
 
@@ -32,8 +35,10 @@ export class NodeEventsService {
     private readonly liveness: LivenessMonitor,
     private readonly log: Logger,
     private readonly heartbeatFlushMs = 100,
-    /** An agent announced `agent.started` (it gets its image keep-set again). */
+    /** An agent announced `agent.started` (it gets its image keep-set and pod network state again). */
     private readonly onAgentStarted?: (nodeId: string) => void,
+    /** A replica got an address or stopped holding one (the pod network's project address sets change). */
+    private readonly onReplicaAddressChange?: () => void,
   ) {}
 
   handle(job: NodeEventsJob): Promise<void> {
@@ -118,6 +123,7 @@ export class NodeEventsService {
     }
     // READY and the states that end readiness change the endpoints: publish them at once.
     this.routes.markDirty(out.serviceId, ROUTING_STATES.has(job.state));
+    if (job.address !== undefined || ADDRESS_ENDING_STATES.has(job.state)) this.onReplicaAddressChange?.();
     // Progress steps need no decision; readiness, exits and stops may move a rollout or free capacity.
     if (job.state === 'READY' || job.state === 'EXITED' || job.state === 'BACKOFF' || job.state === 'FAILED' || job.state === 'STOPPED') {
       await this.queues.enqueueReconcile(out.serviceId, `replica-${job.state.toLowerCase()}`);

@@ -384,6 +384,39 @@ export class SchedulerRepository {
     return out;
   }
 
+  /**
+   * What the pod network's sync needs: the nodes that have a pod subnet (hollow nodes have none and
+   * are not read beyond an index lookup) and, when there is one, every replica that holds an address
+   * and is not terminal, with its project.
+   */
+  async networkState(): Promise<{
+    nodes: { id: string; name: string; status: NS; podCidr: string; underlay: string; wireguardPublicKey: string | null }[];
+    replicas: { projectId: string; address: string }[];
+  }> {
+    const db = this.prisma.client;
+    const rows = await db.node.findMany({
+      where: { podCidr: { not: null } },
+      select: { id: true, name: true, status: true, podCidr: true, address: true, underlayAddress: true, wireguardPublicKey: true },
+      orderBy: [{ name: 'asc' }, { id: 'asc' }],
+    });
+    if (rows.length === 0) return { nodes: [], replicas: [] };
+    const replicas = await db.$queryRaw<{ projectId: string; address: string }[]>`
+      SELECT s."projectId"::text AS "projectId", r.address
+      FROM "Replica" r JOIN "Service" s ON s.id = r."serviceId"
+      WHERE r.address IS NOT NULL AND r.state::text = ANY(${LIVE_STATES}::text[])`;
+    return {
+      nodes: rows.map((n) => ({
+        id: n.id,
+        name: n.name,
+        status: n.status,
+        podCidr: n.podCidr!,
+        underlay: n.underlayAddress ?? n.address,
+        wireguardPublicKey: n.wireguardPublicKey,
+      })),
+      replicas,
+    };
+  }
+
   /** What the routing table needs for each service: identity, scaling and READY endpoints. */
   async routeData(serviceIds: string[]) {
     const db = this.prisma.client;
