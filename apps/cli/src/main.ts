@@ -647,6 +647,8 @@ const nodes = program
           heartbeat: age(n.lastHeartbeatAt),
           version: n.agentVersion,
           revoked: n.credential?.revokedAt ? 'yes' : '',
+          subnet: n.network?.podCidr ?? '',
+          schedulable: n.schedulable === false ? 'no' : 'yes',
         })),
         { paint: stateCell },
       ),
