@@ -167,7 +167,7 @@ export class SchedulerCore implements OnApplicationBootstrap, BeforeApplicationS
         network.nodeStarted(nodeId);
       },
       // A replica got or lost an address: the project address sets change.
-      () => network.trigger(),
+      () => network.trigger('replicas'),
     );
     const registry = deps.registry;
     this.metrics = registry

@@ -12,7 +12,8 @@ import { Harness, waitFor } from './helpers/harness';
 jest.setTimeout(60_000);
 
 describe('network-sync producer', () => {
-  const h = new Harness({ BERTH_NETWORK_SYNC_DEBOUNCE_MS: 50, BERTH_NETWORK_RESYNC_INTERVAL_MS: 600_000, BERTH_CLUSTER_CIDR: '10.77.0.0/16', BERTH_NETWORK_PROTECTED_CIDRS: ['192.168.60.100'] });
+  // No periodic service resync: the replicas written by hand below must not be reconciled away.
+  const h = new Harness({ BERTH_RESYNC_INTERVAL_MS: 600_000, BERTH_NETWORK_SYNC_DEBOUNCE_MS: 50, BERTH_NETWORK_RESYNC_INTERVAL_MS: 600_000, BERTH_CLUSTER_CIDR: '10.77.0.0/16', BERTH_NETWORK_PROTECTED_CIDRS: ['192.168.60.100'] });
   const ids: Record<string, string> = {};
   const beating = new Set<string>();
   let beat: NodeJS.Timeout | null = null;
@@ -68,6 +69,7 @@ describe('network-sync producer', () => {
     await addNode('net-d', '10.77.3.0/24', '192.168.60.4');
     await h.events.add('node-event', { kind: 'node-event', nodeId: ids['net-d']!, type: 'agent.started', level: 'INFO', message: 'agent started', at: new Date().toISOString() });
     await waitFor('net-d in a’s peers', async () => (await peersOf('net-a'))?.includes('net-d'));
+    await waitFor('net-d’s own sync', async () => (await peersOf('net-d'))?.length === 3);
     expect(await peersOf('net-d')).toEqual(['net-a', 'net-b', 'net-c']);
     expect(await syncs('net-a')).toHaveLength(1);
   });
@@ -86,6 +88,11 @@ describe('network-sync producer', () => {
 
   it('lists each project’s replica addresses (not those of stopped replicas)', async () => {
     const svc = await h.createService('web', 0);
+    // Its reconcile (nothing to do) finishes before replicas appear that it would otherwise stop.
+    await waitFor('reconcile done', async () => {
+      const c = await h.queues.reconcile.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      return Object.values(c).every((n) => n === 0);
+    });
     const rev = await h.prisma.client.revision.findFirstOrThrow({ where: { serviceId: svc.id } });
     await h.prisma.client.replica.createMany({
       data: [

@@ -31,6 +31,8 @@ export class NetworkSyncPublisher {
   private readonly sent = new Map<string, { key: string; jobId: string }>();
   /** Sends made (for tests and metrics). */
   sends = 0;
+  /** Whether the last round found any node with a pod subnet (unknown until the first: true). */
+  private hasMembers = true;
 
   constructor(
     private readonly repo: Pick<SchedulerRepository, 'networkState'>,
@@ -55,8 +57,13 @@ export class NetworkSyncPublisher {
     this.debounce = this.resync = null;
   }
 
-  /** Something the pod network depends on changed (a node's status, a replica's address): sync soon. */
-  trigger(): void {
+  /**
+   * Something the pod network depends on changed: a node's status (`nodes`) or a replica's address
+   * (`replicas`): sync soon. Replica changes are ignored while no node has a pod subnet (a fleet of
+   * hollow nodes: the bench's thousands of reports cost no query).
+   */
+  trigger(what: 'nodes' | 'replicas' = 'nodes'): void {
+    if (what === 'replicas' && !this.hasMembers) return;
     if (this.stopped || this.debounce) return;
     this.debounce = setTimeout(() => {
       this.debounce = null;
@@ -91,6 +98,7 @@ export class NetworkSyncPublisher {
   private async doPublish(force: boolean): Promise<void> {
     const computedAt = Date.now();
     const { nodes, replicas } = await this.repo.networkState();
+    this.hasMembers = nodes.length > 0;
     const states = networkSyncStates(nodes, replicas, this.opts, computedAt);
     let sent = 0;
     for (const [nodeId, state] of states) {
