@@ -111,7 +111,7 @@ describe('host-gw', () => {
     expect(rb).toMatchObject({ applied: true, added: [cidr.a], errors: [] });
     expect(routes('a')).toContain(`${cidr.b} via ${underlay.b}`);
     expect(routes('a')).toMatch(/metric 1088/);
-    expect(sh(['ip', 'netns', 'exec', ns.a, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim()).toBe('1');
+    expect(sh(['ip', 'netns', 'exec', ns.a, 'cat', '/proc/sys/net/ipv4/ip_forward']).trim()).toBe('1');
     addPod('a');
     addPod('b');
     expect(await ping(ns.podA, podIp.b)).toBe(true);

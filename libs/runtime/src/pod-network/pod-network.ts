@@ -131,7 +131,8 @@ export class PodNetwork {
     this.lastComputedAt = state.computedAt;
     const note = (what: string) => (e: unknown) => void out.errors.push(`${what}: ${(e as Error).message}`);
 
-    await this.must('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']).catch(note('ip_forward'));
+    // Through a shell, not sysctl(8) (procps may be missing); /proc/sys/net is the caller's namespace's.
+    await this.must('sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']).catch(note('ip_forward'));
     const gw = gatewayOf(this.podCidr);
     await this.ensureBridge(gw).catch(note(`bridge ${this.bridge}`));
     const local = await this.localAddresses();
