@@ -152,6 +152,34 @@ describe('host-gw', () => {
   });
 });
 
+describe('a larger fleet', () => {
+  it('programs and withdraws 50 peers in one sync each (prints how long)', async () => {
+    const a = net('a', path.join(dir, 'fleet'));
+    const peers = Array.from({ length: 50 }, (_, i) => ({
+      nodeId: `n${i}`,
+      nodeName: `host-${i}`,
+      underlay: `192.168.${octet}.${10 + i}`,
+      podCidr: `10.${octet}.${10 + i}.0/24`,
+      wireguard: null,
+    }));
+    let t = Date.now();
+    const up = await a.apply(sync(peers, 100_000));
+    const upMs = Date.now() - t;
+    expect(up.added).toHaveLength(50);
+    expect(up.errors).toEqual([]);
+    t = Date.now();
+    const same = await a.apply(sync(peers, 100_001));
+    const sameMs = Date.now() - t;
+    expect(same.added).toEqual([]);
+    t = Date.now();
+    const down = await a.apply(sync([], 100_002));
+    const downMs = Date.now() - t;
+    expect(down.removed).toHaveLength(50);
+    expect(routes('a')).toBe('');
+    console.log(`PodNetwork host-gw, 50 peers: add ${upMs} ms, unchanged re-apply ${sameMs} ms, withdraw all ${downMs} ms`);
+  });
+});
+
 describe('wireguard', () => {
   it('carries pod traffic through an encrypted tunnel (wireguard-go), ping and TCP', async () => {
     const a = net('a');
