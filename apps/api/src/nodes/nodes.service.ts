@@ -230,7 +230,9 @@ export class NodesService {
     const range = { clusterCidr: this.config.BERTH_CLUSTER_CIDR, nodeMask: this.config.BERTH_NODE_CIDR_MASK };
     const net: NodeNetworkFacts = {
       underlayAddress: input.underlay ?? null,
-      wireguardPublicKey: this.config.BERTH_NETWORK_MODE === 'wireguard' ? (input.wireguardPublicKey ?? null) : null,
+      // An agent learns the mode from this answer and reports its key in a second registration: until
+      // then the node keeps the key it had, so its peers do not drop it at every agent restart.
+      wireguardPublicKey: this.config.BERTH_NETWORK_MODE === 'wireguard' ? (input.wireguardPublicKey ?? existing?.wireguardPublicKey ?? null) : null,
       schedulable: input.schedulable ?? true,
       podCidr: input.podNetwork === false ? 'none' : { choose: (taken) => allocatePodSubnet(range, taken) },
     };
