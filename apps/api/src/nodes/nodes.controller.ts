@@ -51,7 +51,7 @@ export class NodesController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Agent registration: joins with a join token (bjt_…) or returns with its node credential (bnc_…)',
-    description: 'A join answers {nodeId, heartbeatIntervalMs, credential}: the node\'s own credential (bnc_…), shown once, which the agent uses from then on. 401 when the credential was revoked; 403 when a bound join token or a node credential names another node.',
+    description: 'A join answers {nodeId, heartbeatIntervalMs, credential, network}: the node\'s own credential (bnc_…), shown once, which the agent uses from then on, and the pod network (mode, clusterCidr, the node\'s podCidr assigned at its first registration, wireguardPort). 401 when the credential was revoked; 403 when a bound join token or a node credential names another node; 409 when the cluster range has no free subnet left.',
   })
   register(@CurrentNode() caller: NodeCaller, @Body() body: RegisterNodeInput) {
     return this.nodes.register(body, caller);
