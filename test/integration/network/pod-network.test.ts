@@ -122,6 +122,19 @@ describe('host-gw', () => {
     expect(await a.apply(sync([peerOf('b')], 1001))).toMatchObject({ added: [], removed: [], errors: [] });
   });
 
+  it('replaces a bridge address that clashes with the node subnet (a bridge from before pod subnets)', async () => {
+    const other = new PodNetwork({ podCidr: `10.${octet}.5.0/24`, bridge: 'pbr9', dataDir: path.join(dir, 'old'), exec: inNs(ns.a) });
+    sh(['ip', '-n', ns.a, 'link', 'add', 'pbr9', 'type', 'bridge']);
+    sh(['ip', '-n', ns.a, 'addr', 'add', `10.${octet}.0.1/16`, 'dev', 'pbr9']);
+    // Its own cluster range, so it leaves host A's routes of this test's cluster alone.
+    expect(await other.apply({ ...sync([], 1), clusterCidr: `10.${octet}.5.0/24` })).toMatchObject({ applied: true, errors: [] });
+    const addrs = sh(['ip', '-n', ns.a, '-4', '-o', 'addr', 'show', 'dev', 'pbr9']);
+    expect(addrs).toContain(`10.${octet}.5.1/24`);
+    expect(addrs).not.toContain(`10.${octet}.0.1/16`);
+    await other.teardown();
+    sh(['ip', '-n', ns.a, 'link', 'del', 'pbr9']);
+  });
+
   it('withdraws the route when the peer leaves the sync (DOWN), and never touches routes it did not add', async () => {
     sh(['ip', '-n', ns.a, 'route', 'add', `10.${octet}.9.0/24`, 'via', underlay.b, 'proto', 'static']);
     sh(['ip', '-n', ns.a, 'route', 'add', '10.254.9.0/24', 'via', underlay.b, 'proto', '188', 'metric', '1088']);

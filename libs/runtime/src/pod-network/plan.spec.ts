@@ -1,5 +1,5 @@
 import type { NetworkSyncJob } from '@berth/contracts';
-import { cidrWithin, desiredNetwork, gatewayOf, parseWgDump, planPeers, planRoutes, type PodRoute } from './plan';
+import { cidrsOverlap, cidrWithin, desiredNetwork, gatewayOf, parseWgDump, planPeers, planRoutes, staleBridgeAddresses, type PodRoute } from './plan';
 
 const state = (over: Partial<NetworkSyncJob> = {}): NetworkSyncJob => ({
   kind: 'network-sync',
@@ -91,5 +91,12 @@ describe('helpers', () => {
     expect(cidrWithin('10.88.3.0/24', '10.88.0.0/16')).toBe(true);
     expect(cidrWithin('10.89.3.0/24', '10.88.0.0/16')).toBe(false);
     expect(cidrWithin('10.0.0.0/8', '10.88.0.0/16')).toBe(false);
+    expect(cidrsOverlap('10.88.0.1/16', '10.88.3.0/24')).toBe(true);
+    expect(cidrsOverlap('10.88.2.1/24', '10.88.3.0/24')).toBe(false);
+  });
+  it('finds bridge addresses that clash with the node subnet (an upgrade from one /16 per bridge)', () => {
+    expect(staleBridgeAddresses([{ local: '10.88.0.1', prefixlen: 16 }], '10.88.3.0/24')).toEqual(['10.88.0.1/16']);
+    expect(staleBridgeAddresses([{ local: '10.88.0.1', prefixlen: 16 }], '10.88.0.0/24')).toEqual(['10.88.0.1/16']);
+    expect(staleBridgeAddresses([{ local: '10.88.3.1', prefixlen: 24 }, { local: '192.168.5.1', prefixlen: 24 }], '10.88.3.0/24')).toEqual([]);
   });
 });

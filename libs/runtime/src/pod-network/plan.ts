@@ -134,3 +134,24 @@ export function cidrWithin(inner: string, outer: string): boolean {
   const mask = op === 0 ? 0 : (0xffffffff << (32 - op)) >>> 0;
   return ((toInt(ia!) & mask) >>> 0) === ((toInt(oa!) & mask) >>> 0);
 }
+
+/** Whether two CIDRs (an address with a prefix length is fine) share any address. */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const [aa, al] = a.split('/');
+  const [ba, bl] = b.split('/');
+  const p = Math.min(Number(al ?? 32), Number(bl ?? 32));
+  const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+  return ((toInt(aa!) & mask) >>> 0) === ((toInt(ba!) & mask) >>> 0);
+}
+
+/**
+ * Addresses on the bridge to remove before its gateway is added: those overlapping the node's
+ * subnet that are not exactly the gateway (e.g. `10.88.0.1/16` from before pod subnets existed,
+ * which the CNI bridge plugin would refuse next to `10.88.3.1/24`).
+ */
+export function staleBridgeAddresses(have: readonly { local: string; prefixlen: number }[], podCidr: string): string[] {
+  const gw = gatewayOf(podCidr);
+  return have
+    .filter((a) => !(a.local === gw.address && a.prefixlen === gw.prefix) && cidrsOverlap(`${a.local}/${a.prefixlen}`, podCidr))
+    .map((a) => `${a.local}/${a.prefixlen}`);
+}

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseNodeCommand, type NetworkSyncJob } from '@berth/contracts';
 import { execFile, type ExecResult } from '@berth/oci';
-import { desiredNetwork, gatewayOf, parseWgDump, planPeers, planRoutes, type PodRoute } from './plan';
+import { cidrWithin, desiredNetwork, gatewayOf, parseWgDump, planPeers, planRoutes, staleBridgeAddresses, type PodRoute } from './plan';
 
 export type Exec = (file: string, args: string[], opts?: { input?: string; env?: NodeJS.ProcessEnv }) => Promise<ExecResult>;
 
@@ -172,9 +172,18 @@ export class PodNetwork {
     return out;
   }
 
-  /** Removes what this node added: its routes, the WireGuard interface, the masquerade chain, the saved state. */
+  /**
+   * Removes what this node added: its routes (those inside the cluster range of the last state it
+   * applied: agents of other clusters on the host keep theirs), the WireGuard interface, the
+   * masquerade chain, the saved state.
+   */
   async teardown(): Promise<void> {
-    for (const r of await this.ourRoutes()) await this.exec('ip', ['route', 'del', r.dst, 'proto', String(this.proto), 'metric', String(this.metric)]);
+    const cluster = this.savedClusterCidr();
+    if (cluster) {
+      for (const r of await this.ourRoutes()) {
+        if (cidrWithin(r.dst, cluster)) await this.exec('ip', ['route', 'del', r.dst, 'proto', String(this.proto), 'metric', String(this.metric)]);
+      }
+    }
     await this.removeWireguard().catch(() => undefined);
     await this.exec('iptables', ['-t', 'nat', '-D', 'POSTROUTING', '-j', this.natChain]);
     await this.exec('iptables', ['-t', 'nat', '-F', this.natChain]);
@@ -200,6 +209,15 @@ export class PodNetwork {
     }
   }
 
+  private savedClusterCidr(): string | null {
+    try {
+      const v = (JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as { clusterCidr?: unknown }).clusterCidr;
+      return typeof v === 'string' ? v : null;
+    } catch {
+      return null;
+    }
+  }
+
   private save(state: NetworkSyncJob): void {
     fs.mkdirSync(this.o.dataDir, { recursive: true, mode: 0o700 });
     const tmp = `${this.stateFile}.${process.pid}.tmp`;
@@ -217,8 +235,13 @@ export class PodNetwork {
   private async ensureBridge(gw: { address: string; prefix: number }): Promise<void> {
     const show = await this.exec('ip', ['-4', '-j', 'addr', 'show', 'dev', this.bridge]);
     if (show.code !== 0) await this.must('ip', ['link', 'add', 'name', this.bridge, 'type', 'bridge']);
-    const links = show.code === 0 ? (JSON.parse(show.stdout || '[]') as { addr_info?: { local?: string }[] }[]) : [];
-    if (!links.some((l) => (l.addr_info ?? []).some((a) => a.local === gw.address))) {
+    const links = show.code === 0 ? (JSON.parse(show.stdout || '[]') as { addr_info?: { local?: string; prefixlen?: number }[] }[]) : [];
+    const have = links.flatMap((l) => l.addr_info ?? []).filter((a): a is { local: string; prefixlen: number } => !!a.local && a.prefixlen !== undefined);
+    for (const stale of staleBridgeAddresses(have, this.podCidr)) {
+      await this.must('ip', ['addr', 'del', stale, 'dev', this.bridge]);
+      this.log.warn({ bridge: this.bridge, removed: stale, podCidr: this.podCidr }, 'removed a bridge address that clashes with the node subnet');
+    }
+    if (!have.some((a) => a.local === gw.address && a.prefixlen === gw.prefix)) {
       await this.must('ip', ['addr', 'add', `${gw.address}/${gw.prefix}`, 'dev', this.bridge]);
     }
     await this.must('ip', ['link', 'set', this.bridge, 'up']);
