@@ -3,7 +3,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import { dropDatabase } from '@berth/db/migrate';
 import { TEST_REDIS_URL, TEST_REGISTRY } from './env';
 import { claimSlot, startSystem, type AgentProcess, type RunningSystem, type SystemOptions } from './system';
 
@@ -30,7 +33,8 @@ import { claimSlot, startSystem, type AgentProcess, type RunningSystem, type Sys
  *
  * `stop()` (and the start of a later lab on the same slot, when a crashed run left things behind)
  * removes everything by name prefix: processes in the lab namespaces, containers, container network
- * namespaces, cgroups, overlay mounts, host namespaces, veths, the bridge and the forwarders.
+ * namespaces, cgroups, overlay mounts, host namespaces, veths, the bridge and the forwarders; a
+ * crashed run's api and scheduler, database and data dir through the record it kept beside its slot.
  */
 export type LabMode = 'host-gw' | 'wireguard';
 
@@ -131,6 +135,50 @@ function forwarder(listenHost: string, listenPort: number, targetHost: string, t
       }),
     );
   });
+}
+
+/**
+ * What a running lab records beside its slot lock so that the next lab on the slot can remove a
+ * crashed run's control plane too (its api and scheduler run in the root namespace, outside the
+ * host namespaces the sweep empties): their PIDs, the database and the data dir.
+ */
+interface LabRecord {
+  pids: number[];
+  databaseUrl: string;
+  dataDir: string;
+}
+const recordFile = (slot: number) => path.join(os.tmpdir(), 'berth-test-lab', `${slot}.json`);
+
+async function sweepRecord(slot: number): Promise<string[]> {
+  const file = recordFile(slot);
+  let rec: LabRecord;
+  try {
+    rec = JSON.parse(fs.readFileSync(file, 'utf8')) as LabRecord;
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const pid of rec.pids) {
+    // Only a process that still runs one of our apps (the PID may have been reused since).
+    const cmd = fs.existsSync(`/proc/${pid}/cmdline`) ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+    if (!/apps\/(api|scheduler|gateway|agent)\/src\/main\.ts/.test(cmd)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      removed.push(`process ${pid}`);
+    } catch {
+      /* gone */
+    }
+  }
+  await dropDatabase(rec.databaseUrl).then(
+    () => removed.push(`database ${new URL(rec.databaseUrl).pathname.slice(1)}`),
+    () => undefined,
+  );
+  if (rec.dataDir.startsWith(os.tmpdir()) && fs.existsSync(rec.dataDir)) {
+    fs.rmSync(rec.dataDir, { recursive: true, force: true });
+    removed.push(`dir ${rec.dataDir}`);
+  }
+  fs.rmSync(file, { force: true });
+  return removed;
 }
 
 /** Names the lab of slot `slot` creates: namespaces and veths `bl<slot>h<i>` / `bl<slot>gw`, nodes `bl<slot>h<i>-<id>`. */
@@ -236,6 +284,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const left = await sweepLab(slot, { hosts: false });
     await sys?.stop();
     await sweepLab(slot);
+    fs.rmSync(recordFile(slot), { force: true });
     for (const f of forwarders) await f.close();
     httpAgent.destroy();
     claimed.release();
@@ -243,7 +292,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   };
 
   try {
-    const stale = await sweepLab(slot);
+    // A crashed run's leftovers: host namespaces and what is in them first, then its control plane.
+    const stale = [...(await sweepLab(slot)), ...(await sweepRecord(slot))];
     if (stale.length) console.warn(`lab slot ${slot}: removed leftovers of an earlier run: ${stale.join(', ')}`);
     await sh('ip', ['link', 'add', bridge, 'type', 'bridge']);
     await sh('ip', ['addr', 'add', `${controlAddress}/24`, 'dev', bridge]);
@@ -284,12 +334,18 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       },
       appEnv: opts.appEnv,
     });
+    const record = () => {
+      const rec: LabRecord = { pids: sys!.pids(), databaseUrl: sys!.databaseUrl, dataDir: sys!.dataDir };
+      fs.writeFileSync(recordFile(slot), JSON.stringify(rec));
+    };
+    record();
     const startAgent = async (h: LabHost, env: Record<string, string>) => {
       h.agent = await sys!.startAgent(h.nodeName!, {
         netns: h.netns,
         address: h.underlay,
         env: { BERTH_NODE_ADDRESS: h.underlay, BERTH_CNI_BRIDGE: 'berth0', ...env },
       });
+      record();
     };
     if (!staticRoutes) await startAgent(gateway, { BERTH_NODE_SCHEDULABLE: 'false' });
     for (const h of hosts) await startAgent(h, h.podCidr ? { BERTH_CNI_SUBNET: h.podCidr } : {});

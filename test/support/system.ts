@@ -62,6 +62,8 @@ export interface RunningSystem {
    */
   startAgent(name?: string, opts?: AgentStartOptions): Promise<AgentProcess>;
   logs(app: string): string;
+  /** PIDs of every process the system started (so a harness can record them for a later crash sweep). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -230,6 +232,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     dataDir,
     agents,
     logs: (app) => tail(path.join(logsDir, `${app}.log`), 200),
+    pids: () => procs.map((p) => p.proc.pid!).filter(Boolean),
     startAgent: async (name?: string, startOpts: AgentStartOptions = {}) => {
       const n = name ?? `node-${agents.length + 1}-${id}`;
       // A lab host has its own network namespace, so its own ports: any port is free there.
