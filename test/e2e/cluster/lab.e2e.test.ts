@@ -95,7 +95,11 @@ describe.each(modes.filter((m) => m.enabled))('lab, $mode', ({ mode, staticRoute
   it(
     `spreads ${REPLICAS} replicas 2/2/2 over three hosts and every one answers through the gateway in its own namespace`,
     withLogs(async () => {
-      expect(lab.hosts.map((h) => h.agent && h.nodeName)).toHaveLength(3);
+      const nodes = await db.query<{ name: string; status: string; address: string }>(`select name, status, address from "Node" order by name`);
+      const agents = lab.hosts.concat(staticRoutes ? [] : [lab.gateway]);
+      expect(nodes.rows).toEqual(
+        agents.map((h) => ({ name: h.nodeName, status: 'READY', address: h.underlay })).sort((a, b) => a.name!.localeCompare(b.name!)),
+      );
       await call('POST', '/v1/services', { name: 'web', image: lab.image('web:v1'), port: 8080, scaling: { min: REPLICAS, max: REPLICAS } });
       const svc = await serviceId('web');
       await waitFor(`${REPLICAS} READY`, async () => (await ready(svc)).length === REPLICAS);
