@@ -181,7 +181,12 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   const redisDb = claimRedisDb();
   const redisUrl = `${REDIS_BASE.replace(/\/\d*$/, '')}/${redisDb.index}`;
   // What a process in another network namespace uses: the same Redis database through the control address.
-  const nsRedisUrl = opts.controlAddress ? redisUrl.replace(/\/\/[^/@]+(?=\/)/, `//${opts.controlAddress}:${new URL(redisUrl).port || '6379'}`) : redisUrl;
+  const nsRedisUrl = (() => {
+    if (!opts.controlAddress) return redisUrl;
+    const u = new URL(redisUrl);
+    u.hostname = opts.controlAddress;
+    return u.toString();
+  })();
   const apiHost = opts.controlAddress ?? '127.0.0.1';
   // A fresh Redis database for this system.
   const { default: Redis } = await import('ioredis');
