@@ -35,6 +35,8 @@ have_cmd psql || need+=(postgresql-client-15)
 have_cmd g++ || need+=(g++)
 have_cmd make || need+=(make)
 have_cmd python3 || need+=(python3)
+# Load generator of the benches (bench/gateway, the lab's cross-host case).
+have_cmd wrk || need+=(wrk)
 # The test suite drives the dashboard in Debian's Chromium (infra/test.sh asks for it; `up` does not).
 if [ "${BERTH_WITH_BROWSER:-0}" = 1 ] && [ -z "${BERTH_CHROMIUM:-}" ]; then have_cmd chromium || need+=(chromium); fi
 if [ ${#need[@]} -gt 0 ]; then

@@ -22,6 +22,25 @@ export interface SystemOptions {
   env?: Record<string, string>;
   /** Per-app extra environment. */
   appEnv?: Partial<Record<'api' | 'scheduler' | 'gateway' | 'agent', Record<string, string>>>;
+  /**
+   * Multi-host lab (test/support/lab.ts): the address processes in other network namespaces reach
+   * the control plane at. The api listens there (and `apiUrl` names it); processes started in a
+   * namespace get REDIS_URL and BERTH_API_URL pointing there (the caller forwards Redis to it).
+   */
+  controlAddress?: string;
+  /** Runs the gateway inside this network namespace, listening on `address` (needs `controlAddress`). */
+  gatewayNetns?: { netns: string; address: string };
+}
+
+/** Where and how one agent runs (lab hosts: its own network namespace and environment). */
+export interface AgentStartOptions {
+  /** Replaces the system's join token for this start. */
+  joinToken?: string;
+  /** Network namespace (name under /run/netns) the agent runs in; its ops port listens on `address`. */
+  netns?: string;
+  address?: string;
+  /** Extra environment for this agent (after `appEnv.agent`). With `netns`, set its CNI bridge and subnet here. */
+  env?: Record<string, string>;
 }
 
 export interface RunningSystem {
@@ -41,8 +60,10 @@ export interface RunningSystem {
    * Starts one more agent (or restarts a killed one with the same name; it keeps its data dir and so
    * its node credential). `joinToken` replaces the system's join token for this start.
    */
-  startAgent(name?: string, opts?: { joinToken?: string }): Promise<AgentProcess>;
+  startAgent(name?: string, opts?: AgentStartOptions): Promise<AgentProcess>;
   logs(app: string): string;
+  /** PIDs of every process the system started (so a harness can record them for a later crash sweep). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -82,6 +103,8 @@ function claimSlot(kind: string, from: number, to: number): { index: number; rel
   throw new Error(`no free ${kind} slot (${from}..${to}) for a test system`);
 }
 
+export { claimSlot };
+
 /** Redis database indexes 1..15, one per running test system. */
 const claimRedisDb = () => claimSlot('redis-db', 1, 15);
 
@@ -117,9 +140,13 @@ function tail(file: string, lines = 40): string {
   }
 }
 
-function runTs(entry: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+function runTs(entry: string, env: NodeJS.ProcessEnv, logFile: string, netns?: string): ChildProcess {
   const out = fs.openSync(logFile, 'a');
-  return spawn(process.execPath, ['-r', '@swc-node/register', entry], {
+  const argv = [process.execPath, '-r', '@swc-node/register', entry];
+  // nsenter switches the network namespace only (`ip netns exec` would also remount /sys, hiding the
+  // cgroup hierarchies runc needs) and execs node: the child's PID is node's own.
+  const [cmd, ...args] = netns ? ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv] : argv;
+  return spawn(cmd!, args, {
     cwd: REPO,
     env,
     stdio: ['ignore', out, out],
@@ -153,6 +180,14 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   await migrateDeploy(databaseUrl);
   const redisDb = claimRedisDb();
   const redisUrl = `${REDIS_BASE.replace(/\/\d*$/, '')}/${redisDb.index}`;
+  // What a process in another network namespace uses: the same Redis database through the control address.
+  const nsRedisUrl = (() => {
+    if (!opts.controlAddress) return redisUrl;
+    const u = new URL(redisUrl);
+    u.hostname = opts.controlAddress;
+    return u.toString();
+  })();
+  const apiHost = opts.controlAddress ?? '127.0.0.1';
   // A fresh Redis database for this system.
   const { default: Redis } = await import('ioredis');
   const r = new Redis(redisUrl);
@@ -176,21 +211,23 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     ...opts.env,
   };
   const procs: { name: string; proc: ChildProcess }[] = [];
-  const start = async (app: 'api' | 'scheduler' | 'gateway', env: NodeJS.ProcessEnv, healthUrl: string) => {
+  const start = async (app: 'api' | 'scheduler' | 'gateway', env: NodeJS.ProcessEnv, healthUrl: string, netns?: string) => {
     const logFile = path.join(logsDir, `${app}.log`);
-    const proc = runTs(`apps/${app}/src/main.ts`, { ...common, ...env, ...opts.appEnv?.[app] }, logFile);
+    const proc = runTs(`apps/${app}/src/main.ts`, { ...common, ...env, ...opts.appEnv?.[app] }, logFile, netns);
     procs.push({ name: app, proc });
     await waitHttp(healthUrl, 60_000, proc, logFile);
   };
 
   const agents: AgentProcess[] = [];
-  const agentNets = new Map<string, { index: number; release: () => void }>();
+  /** Agents started so far; `net` is the root-namespace bridge slot of an agent outside a lab host. */
+  const agentNets = new Map<string, { net: { index: number; release: () => void } | null }>();
+  const gatewayHost = opts.gatewayNetns?.address ?? '127.0.0.1';
   let stopped = false;
   const system: RunningSystem = {
-    apiUrl: `http://127.0.0.1:${apiPort}`,
-    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+    apiUrl: `http://${apiHost}:${apiPort}`,
+    gatewayUrl: `http://${gatewayHost}:${gatewayPort}`,
     gatewayPort,
-    opsUrls: { scheduler: `http://127.0.0.1:${schedulerOps}`, gateway: `http://127.0.0.1:${gatewayOps}` },
+    opsUrls: { scheduler: `http://127.0.0.1:${schedulerOps}`, gateway: `http://${gatewayHost}:${gatewayOps}` },
     databaseUrl,
     redisUrl,
     adminEmail,
@@ -200,36 +237,41 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     dataDir,
     agents,
     logs: (app) => tail(path.join(logsDir, `${app}.log`), 200),
-    startAgent: async (name?: string, startOpts: { joinToken?: string } = {}) => {
+    pids: () => procs.map((p) => p.proc.pid!).filter(Boolean),
+    startAgent: async (name?: string, startOpts: AgentStartOptions = {}) => {
       const n = name ?? `node-${agents.length + 1}-${id}`;
-      const ops = await freePort();
+      // A lab host has its own network namespace, so its own ports: any port is free there.
+      const ops = startOpts.netns ? 9102 : await freePort();
+      const opsHost = startOpts.netns ? (startOpts.address ?? '127.0.0.1') : '127.0.0.1';
       const existing = agentNets.get(n);
-      const net = existing ?? claimSlot('subnet', 0, 255);
-      agentNets.set(n, net);
+      // Outside a lab host each agent gets its own bridge and subnet: agents of two systems sharing
+      // one bridge and subnet would hand out the same addresses from separate IPAM stores.
+      const net = existing?.net ?? (startOpts.netns ? null : claimSlot('subnet', 0, 255));
+      agentNets.set(n, { net });
       const logFile = path.join(logsDir, `agent-${n}.log`);
       const proc = runTs(
         'apps/agent/src/main.ts',
         {
           ...common,
           DATABASE_URL: '',
+          ...(startOpts.netns ? { REDIS_URL: nsRedisUrl, BERTH_AGENT_OPS_HOST: opsHost } : {}),
           BERTH_API_URL: system.apiUrl,
           BERTH_JOIN_TOKEN: startOpts.joinToken ?? joinToken,
           BERTH_NODE_NAME: n,
           BERTH_AGENT_OPS_PORT: String(ops),
           BERTH_RUNTIME: opts.runtime ?? 'runc',
-          // Each agent its own bridge and subnet: agents of two systems sharing one bridge and
-          // subnet would hand out the same addresses from separate IPAM stores.
-          BERTH_CNI_BRIDGE: `bt${net.index}`,
-          BERTH_CNI_SUBNET: `10.240.${net.index}.0/24`,
+          ...(net ? { BERTH_CNI_BRIDGE: `bt${net.index}`, BERTH_CNI_SUBNET: `10.240.${net.index}.0/24` } : {}),
           ...opts.appEnv?.agent,
+          ...startOpts.env,
         },
         logFile,
+        startOpts.netns,
       );
       procs.push({ name: `agent-${n}`, proc });
-      await waitHttp(`http://127.0.0.1:${ops}/healthz`, 60_000, proc, logFile);
+      await waitHttp(`http://${opsHost}:${ops}/healthz`, 60_000, proc, logFile);
       const a: AgentProcess = {
         name: n,
-        opsUrl: `http://127.0.0.1:${ops}`,
+        opsUrl: `http://${opsHost}:${ops}`,
         pid: proc.pid!,
         kill: (signal = 'SIGKILL') => killProc(proc, signal),
       };
@@ -243,7 +285,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
       stopped = true;
       // Agents first, gracefully, so they stop and destroy their containers.
       for (const p of [...procs].reverse()) await killProc(p.proc, 'SIGTERM');
-      for (const [name, net] of agentNets) {
+      for (const [name, { net }] of agentNets) {
         // runc's state root of the agent: removed only when empty (a container left behind keeps it
         // for the leftover checks to find).
         try {
@@ -259,7 +301,9 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
             /* not there, or still holding a container */
           }
         }
-        // The bridge outlives its agents; remove it so the host keeps no test interfaces.
+        // The bridge outlives its agents; remove it so the host keeps no test interfaces. (A lab
+        // host's bridge lives in the host's namespace and goes with it.)
+        if (!net) continue;
         await new Promise((r) => execFile('ip', ['link', 'del', `bt${net.index}`], () => r(undefined)));
         net.release();
       }
@@ -275,6 +319,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
       'api',
       {
         BERTH_API_PORT: String(apiPort),
+        BERTH_API_HOST: apiHost,
         BERTH_BOOTSTRAP_ADMIN_EMAIL: adminEmail,
         BERTH_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
       },
@@ -283,8 +328,13 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     await start('scheduler', { BERTH_SCHEDULER_OPS_PORT: String(schedulerOps) }, `${system.opsUrls.scheduler}/healthz`);
     await start(
       'gateway',
-      { BERTH_GATEWAY_PORT: String(gatewayPort), BERTH_GATEWAY_OPS_PORT: String(gatewayOps) },
+      {
+        BERTH_GATEWAY_PORT: String(gatewayPort),
+        BERTH_GATEWAY_OPS_PORT: String(gatewayOps),
+        ...(opts.gatewayNetns ? { BERTH_GATEWAY_HOST: gatewayHost, REDIS_URL: nsRedisUrl } : {}),
+      },
       `${system.opsUrls.gateway}/healthz`,
+      opts.gatewayNetns?.netns,
     );
     // Log in as the bootstrap admin, make an admin API token and a node join token.
     const login = await api(system.apiUrl, 'POST', '/v1/auth/login', { email: adminEmail, password: adminPassword });

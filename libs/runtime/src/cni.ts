@@ -74,6 +74,9 @@ export class CniNetwork {
       type: 'bridge',
       bridge: this.bridge,
       isGateway: true,
+      // A default route through the bridge: without it a replica reaches only its own node's subnet,
+      // never another node's replicas (pod network across hosts) nor anything else.
+      isDefaultGateway: true,
       ipMasq: false,
       hairpinMode: true,
       ipam: { type: 'host-local', ranges: [[{ subnet: this.subnet }]], dataDir: join(this.dataDir, 'ipam') },
