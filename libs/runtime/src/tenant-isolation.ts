@@ -92,6 +92,10 @@ export class TenantIsolation {
       if (!this.installed) await this.ensureBridgeNetfilter();
       await this.commit();
       this.installed = true;
+      this.o.log?.info(
+        { table: this.table, projects: Object.keys(state.projects).length, addresses: Object.values(state.projects).reduce((n, a) => n + a.length, 0), computedAt: state.computedAt },
+        'tenant isolation applied',
+      );
     });
   }
 
@@ -156,8 +160,17 @@ export class TenantIsolation {
     if (r.code !== 0) throw new Error(`nft (table ${this.table}) failed: ${(r.stderr || r.stdout).trim().slice(0, 2000)}`);
   }
 
-  private exec(file: string, args: string[], input?: string) {
-    return this.o.netns ? execFile('ip', ['netns', 'exec', this.o.netns, file, ...args], { input, timeoutMs: 30_000 }) : execFile(file, args, { input, timeoutMs: 30_000 });
+  private async exec(file: string, args: string[], input?: string) {
+    try {
+      return await (this.o.netns
+        ? execFile('ip', ['netns', 'exec', this.o.netns, file, ...args], { input, timeoutMs: 30_000 })
+        : execFile(file, args, { input, timeoutMs: 30_000 }));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new Error(`tenant isolation needs ${file} (Debian: ${file === 'nft' ? 'nftables' : 'procps/kmod'}); install it or set BERTH_TENANT_ISOLATION=off`);
+      }
+      throw e;
+    }
   }
 
   /** Bridged IPv4 must pass the inet hooks, or same-host pods would bypass every rule here. */

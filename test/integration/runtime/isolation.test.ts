@@ -224,9 +224,9 @@ it('a new replica is isolated from its first packet, joins its project when atta
   listen('a3', ['-u', 'TCP-LISTEN:7000,reuseaddr,fork', 'OPEN:/dev/null']);
   // Unknown to every project: no pod reaches it, it reaches no pod (the host still does).
   for (let i = 0; i < 50 && (await connect('hA', '10.77.1.14')) !== 'OPEN'; i++) await new Promise((r) => setTimeout(r, 100));
-  expect([await connect('a3', PODS.a1.ip), await connect('a1', '10.77.1.14'), await connect('b1', '10.77.1.14')]).toEqual(['CLOSED', 'CLOSED', 'CLOSED']);
+  expect(await Promise.all([connect('a3', PODS.a1.ip), connect('a1', '10.77.1.14'), connect('b1', '10.77.1.14')])).toEqual(['CLOSED', 'CLOSED', 'CLOSED']);
   await isolation.hA.attached({ replicaId: 'a3', projectId: X, address: '10.77.1.14' });
-  expect([await connect('a3', PODS.a1.ip), await connect('a1', '10.77.1.14'), await connect('c1', '10.77.1.14'), await connect('b1', '10.77.1.14'), await connect('a3', PODS.b1.ip)]).toEqual([
+  expect(await Promise.all([connect('a3', PODS.a1.ip), connect('a1', '10.77.1.14'), connect('c1', '10.77.1.14'), connect('b1', '10.77.1.14'), connect('a3', PODS.b1.ip)])).toEqual([
     'OPEN',
     'OPEN',
     // Host B learns of it only through a sync; until then its pods are refused (default deny).
@@ -237,7 +237,7 @@ it('a new replica is isolated from its first packet, joins its project when atta
   await isolation.hB.apply(syncState(2, { projects: { ...syncState(2).projects, [X]: [...syncState(2).projects[X]!, '10.77.1.14'] } }));
   expect(await connect('c1', '10.77.1.14')).toBe('OPEN');
   await isolation.hA.detaching('a3');
-  expect([await connect('a3', PODS.a1.ip), await connect('a1', '10.77.1.14')]).toEqual(['CLOSED', 'CLOSED']);
+  expect(await Promise.all([connect('a3', PODS.a1.ip), connect('a1', '10.77.1.14')])).toEqual(['CLOSED', 'CLOSED']);
 });
 
 it('the node trusts its own registrations over the sync for its own subnet; claims by two projects deny', async () => {
@@ -289,6 +289,24 @@ it('rewriting the rules keeps an established same-project connection and never l
   expect(count(tcpOut)).toEqual(Array.from({ length: lines }, (_, i) => String(i + 1)));
   expect(count(udpOk)).toHaveLength(lines);
   expect(count(udpDenied)).toEqual([]);
+});
+
+it('a restarted agent takes the table over: the old rules hold until its first commit, then the old projects’ leftovers go', async () => {
+  // The previous agent's table (projects X and Y, plus a third one) stays in force meanwhile.
+  await isolation.hA.apply(syncState(5000, { projects: { ...syncState(5000).projects, 'project-z': ['10.77.2.200'] } }));
+  const before = (await inNs('hA', 'nft', ['list', 'table', 'inet', isolation.hA.table])).stdout;
+  expect(before.match(/^\s*chain p\d+ \{/gm)).toHaveLength(3);
+  const next = new TenantIsolation({ localPodCidr: HOSTS.hA.subnet, bridge: 'br0', netns: ns('hA') });
+  expect(await connect('b1', PODS.a1.ip)).toBe('CLOSED');
+  expect(await connect('a1', PODS.a2.ip)).toBe('OPEN');
+  // It knows only its own replica a1 so far (recovered): everyone else is unknown, so denied.
+  await next.attached({ replicaId: 'a1', projectId: X, address: PODS.a1.ip });
+  await next.install();
+  const after = (await inNs('hA', 'nft', ['list', 'table', 'inet', next.table])).stdout;
+  expect(after.match(/^\s*(?:chain|set) p\d+ \{/gm)?.map((l) => l.trim())).toEqual(['set p1 {', 'chain p1 {']);
+  expect(await Promise.all([connect('a1', PODS.a2.ip), connect('b1', PODS.a1.ip)])).toEqual(['CLOSED', 'CLOSED']);
+  await next.attached({ replicaId: 'a2', projectId: X, address: PODS.a2.ip });
+  expect(await connect('a1', PODS.a2.ip)).toBe('OPEN');
 });
 
 it('uninstall removes the table and nothing else', async () => {
