@@ -44,6 +44,16 @@ describe('withNetworkHooks', () => {
     await rt.destroy('r2').catch(() => undefined);
   });
 
+  it('registers a container recovered after an agent restart with the project from its annotations', async () => {
+    const calls: string[] = [];
+    const inner = new HollowRuntime();
+    const h = await inner.start(spec('r4', 'proj-4'));
+    const rt = withNetworkHooks(inner, recorder(calls));
+    await rt.recover('r4');
+    expect(calls).toEqual([`attached r4 proj-4 ${h.address}`]);
+    await rt.destroy('r4').catch(() => undefined);
+  });
+
   it('fails the start when the address cannot be registered', async () => {
     const rt = withNetworkHooks(new HollowRuntime(), {
       apply: async () => undefined,
