@@ -1,4 +1,4 @@
-import { gatewayOf, mergeRanges, parseCidr, projectMembers, renderRuleset, type IsolationState } from './tenant-isolation';
+import { gatewayOf, mergeRanges, parseCidr, projectMembers, renderDelta, renderRuleset, type IsolationState } from './tenant-isolation';
 
 const state = (over: Partial<IsolationState> = {}): IsolationState => ({
   clusterCidr: '10.42.0.0/16',
@@ -114,5 +114,41 @@ describe('renderRuleset', () => {
     expect(script).toContain('add element inet t cluster { 10.88.0.0-10.88.255.255 }');
     expect(script).toContain('add element inet t gateways { 10.88.0.1 }');
     expect(script).not.toContain('add element inet t owner');
+  });
+});
+
+describe('renderDelta', () => {
+  it('deletes and adds only the addresses whose project changed, in one script', () => {
+    const before = new Map([
+      ['10.42.1.5', 1],
+      ['10.42.1.6', 1],
+      ['10.42.2.7', 2],
+    ]);
+    const after = new Map([
+      ['10.42.1.5', 1],
+      ['10.42.2.7', 1],
+      ['10.42.1.8', 2],
+    ]);
+    expect(renderDelta('t', before, after).trim().split('\n')).toEqual([
+      'delete element inet t owner { 10.42.1.6 }',
+      'delete element inet t p1 { 10.42.1.6 }',
+      'delete element inet t owner { 10.42.2.7 }',
+      'delete element inet t p2 { 10.42.2.7 }',
+      'add element inet t p1 { 10.42.2.7 }',
+      'add element inet t owner { 10.42.2.7 : goto p1 }',
+      'add element inet t p2 { 10.42.1.8 }',
+      'add element inet t owner { 10.42.1.8 : goto p2 }',
+    ]);
+    expect(renderDelta('t', after, new Map(after))).toBe('');
+  });
+
+  it('renderRuleset reports the owner map and a base key that changes only with the ranges', () => {
+    const input = { table: 't', localPodCidr: '10.42.1.0/24', local: [], index: new Map<string, number>() };
+    const a = renderRuleset({ ...input, state: state() });
+    const b = renderRuleset({ ...input, state: state({ projects: { pa: ['10.42.2.9'] } }) });
+    const c = renderRuleset({ ...input, state: state({ infrastructure: ['192.168.50.3'] }) });
+    expect(Object.fromEntries(a.owner)).toEqual({ '10.42.2.5': 1, '10.42.2.6': 2 });
+    expect(a.base).toBe(b.base);
+    expect(a.base).not.toBe(c.base);
   });
 });

@@ -10,10 +10,10 @@
  * fe80:: path around these rules). Each change rewrites the table's sets, map and chains in place
  * in one nft transaction (`flush` + re-add: never `delete table`, whose hooks leave a gap a packet
  * was seen to pass through), so there is never a moment where a denied flow passes or a set is
- * half-filled; conntrack entries are untouched, so established allowed connections survive. Same-host
- * (bridged) traffic
- * reaches the inet `forward` hook through br_netfilter (`net.bridge.bridge-nf-call-iptables=1`, set
- * by `install()`).
+ * half-filled. When only addresses change, only their elements are deleted and added, still in one
+ * transaction. Conntrack entries are untouched, so established allowed connections survive.
+ * Same-host (bridged) traffic reaches the inet `forward` hook through br_netfilter
+ * (`net.bridge.bridge-nf-call-iptables=1`, set by `install()`).
  *
  * Who is a pod: an address in the cluster pod range (the sync's `clusterCidr`, plus this node's own
  * pod subnet) that is not a bridge's gateway address (`.1` of a node's pod subnet: those are hosts).
@@ -65,6 +65,8 @@ export class TenantIsolation {
   private installed = false;
   /** Project chain/set numbers present in the table (flushed, then deleted, when their project goes). */
   private present = new Set<number>();
+  /** What the last commit put in the table, so the next can change only what differs (null: rewrite all). */
+  private committed: { base: string; owner: Map<string, number> } | null = null;
 
   constructor(private readonly o: TenantIsolationOptions) {
     parseCidr(o.localPodCidr);
@@ -123,11 +125,12 @@ export class TenantIsolation {
       await this.nft(`add table inet ${this.table}\ndelete table inet ${this.table}\n`);
       this.installed = false;
       this.present.clear();
+      this.committed = null;
     });
   }
 
   /** The nft script that brings the table to what the node should have now. */
-  render(): { script: string; projects: number[]; stale: number[] } {
+  render(): Rendered {
     return renderRuleset({
       table: this.table,
       localPodCidr: this.o.localPodCidr,
@@ -140,13 +143,28 @@ export class TenantIsolation {
   }
 
   private async commit(): Promise<void> {
-    const { script, projects, stale } = this.render();
-    await this.nft(script);
-    for (const n of projects) this.present.add(n);
-    if (!stale.length) return;
+    const want = this.render();
+    const had = this.committed;
+    // Only addresses changed (a replica started or stopped, a sync moved a few): change just those
+    // elements, still in one transaction; anything else rewrites the table's contents.
+    if (had && had.base === want.base && want.projects.every((n) => this.present.has(n))) {
+      const delta = renderDelta(this.table, had.owner, want.owner);
+      try {
+        if (delta) await this.nft(delta);
+        this.committed = { base: want.base, owner: want.owner };
+        return;
+      } catch (e) {
+        this.o.log?.warn({ table: this.table, err: (e as Error).message }, 'incremental isolation update failed; rewriting the table');
+        this.committed = null;
+      }
+    }
+    await this.nft(want.script);
+    this.committed = { base: want.base, owner: want.owner };
+    for (const n of want.projects) this.present.add(n);
+    if (!want.stale.length) return;
     // Nothing refers to the emptied project chains any more: a second transaction removes them.
-    await this.nft(stale.map((n) => `delete chain inet ${this.table} p${n}\ndelete set inet ${this.table} p${n}\n`).join(''));
-    for (const n of stale) this.present.delete(n);
+    await this.nft(want.stale.map((n) => `delete chain inet ${this.table} p${n}\ndelete set inet ${this.table} p${n}\n`).join(''));
+    for (const n of want.stale) this.present.delete(n);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -231,12 +249,24 @@ export function projectMembers(input: Pick<RenderInput, 'localPodCidr' | 'state'
   return out;
 }
 
+export interface Rendered {
+  /** One nft transaction bringing the whole table to the desired state. */
+  script: string;
+  /** Project numbers it fills. */
+  projects: number[];
+  /** Numbers present before whose project is gone (emptied by `script`, to be deleted in a second transaction). */
+  stale: number[];
+  /** Pod address → its project's number (the `owner` map). */
+  owner: Map<string, number>;
+  /** The cluster, gateway and infrastructure sets, as one comparable string. */
+  base: string;
+}
+
 /**
- * One nft transaction bringing the table to the desired state: every set, map and chain is declared
- * (idempotent `add`), flushed and filled anew. `projects`: the project numbers it fills; `stale`:
- * numbers present before whose project is gone (emptied here, to be deleted in a second transaction).
+ * The desired table: every set, map and chain is declared (idempotent `add`), flushed and filled
+ * anew in one script.
  */
-export function renderRuleset(input: RenderInput): { script: string; projects: number[]; stale: number[] } {
+export function renderRuleset(input: RenderInput): Rendered {
   const { table } = input;
   const state = input.state;
   const cluster = mergeRanges([input.localPodCidr, ...(state ? [state.clusterCidr] : [])]);
@@ -289,7 +319,20 @@ export function renderRuleset(input: RenderInput): { script: string; projects: n
     ['ip saddr @cluster ip saddr != @gateways ct state established,related accept', 'ip saddr @cluster ip saddr != @gateways drop'],
     'type filter hook input priority filter - 10; policy accept;',
   );
-  return { script: L.join('\n') + '\n', projects: [...live], stale };
+  const ownerMap = new Map(projects.flatMap(({ n, addrs }) => addrs.map((a) => [a, n] as const)));
+  return { script: L.join('\n') + '\n', projects: [...live], stale, owner: ownerMap, base: JSON.stringify([cluster, gateways, infra]) };
+}
+
+/**
+ * One nft transaction moving addresses between projects (`before` → `after`, address → project
+ * number; the project chains and sets must exist); '' when nothing changed.
+ */
+export function renderDelta(table: string, before: Map<string, number>, after: Map<string, number>): string {
+  const T = `inet ${table}`;
+  const L: string[] = [];
+  for (const [a, n] of before) if (after.get(a) !== n) L.push(`delete element ${T} owner { ${a} }`, `delete element ${T} p${n} { ${a} }`);
+  for (const [a, n] of after) if (before.get(a) !== n) L.push(`add element ${T} p${n} { ${a} }`, `add element ${T} owner { ${a} : goto p${n} }`);
+  return L.length ? L.join('\n') + '\n' : '';
 }
 
 function sanitizeComment(s: string): string {
