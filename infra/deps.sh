@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure everything Berth needs on this machine is installed and running, idempotently:
 #   Debian packages: postgresql (15), redis-server (7), docker-registry (CNCF distribution), runc,
-#     containernetworking-plugins, skopeo, umoci, busybox-static, iproute2, iptables, attr, zstd
+#     containernetworking-plugins, skopeo, umoci, busybox-static, iproute2, iptables, nftables (tenant
+#     isolation), socat (isolation tests), attr, zstd
 #   servers: Postgres on 127.0.0.1:5432, Redis on 127.0.0.1:6379, a registry on 127.0.0.1:5000
 # A server already listening and answering is reused; otherwise a private one is started with its
 # data under $BERTH_DATA_DIR (default .data/). Prints what it did. Run as root.
@@ -26,6 +27,9 @@ have_cmd docker-registry || need+=(docker-registry)
 have_cmd redis-server || need+=(redis-server)
 have_cmd ip || need+=(iproute2)
 have_cmd iptables || need+=(iptables)
+# The agent's tenant isolation rules (nftables table berth_iso_<bridge>); socat drives its tests.
+have_cmd nft || need+=(nftables)
+have_cmd socat || need+=(socat)
 have_cmd setfattr || need+=(attr)
 have_cmd zstd || need+=(zstd)
 have_cmd curl || need+=(curl)

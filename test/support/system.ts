@@ -301,10 +301,12 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
             /* not there, or still holding a container */
           }
         }
-        // The bridge outlives its agents; remove it so the host keeps no test interfaces. (A lab
-        // host's bridge lives in the host's namespace and goes with it.)
+        // The bridge outlives its agents; remove it so the host keeps no test interfaces. The same for
+        // the agent's tenant isolation table (an agent that did not stop gracefully leaves it). (A lab
+        // host's bridge and table live in the host's namespace and go with it.)
         if (!net) continue;
         await new Promise((r) => execFile('ip', ['link', 'del', `bt${net.index}`], () => r(undefined)));
+        await new Promise((r) => execFile('nft', ['delete', 'table', 'inet', `berth_iso_bt${net.index}`], () => r(undefined)));
         net.release();
       }
       redisDb.release();

@@ -50,6 +50,12 @@ export const agentConfigSchema = commonSchema.extend({
    */
   BERTH_CNI_BRIDGE: z.string().max(15).default('berth0'),
   BERTH_CNI_SUBNET: z.union([z.literal('auto'), z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR or auto')]).default('10.88.0.0/16'),
+  /**
+   * runc: tenant isolation (nftables table `berth_iso_<bridge>`, docs/cluster.md): replicas reach only
+   * their own project's replicas, never the node's or other nodes' addresses nor 169.254.0.0/16.
+   * `off` leaves every pod open to every other (single-tenant machines, kernels without nf_tables).
+   */
+  BERTH_TENANT_ISOLATION: z.enum(['on', 'off']).default('on'),
   BERTH_REGISTRY_INSECURE: z
     .string()
     .default('')

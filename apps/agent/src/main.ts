@@ -8,12 +8,13 @@ import { loadConfigOrExit } from '@berth/config';
 import { QueueName, type NodeEventsJob } from '@berth/contracts';
 import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
 import { ImagePuller } from '@berth/oci';
-import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime } from '@berth/runtime';
+import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime, TenantIsolation } from '@berth/runtime';
 import { agentConfigSchema, cniFor, defaultCapacity } from './config';
 import { ImageGc } from './image-gc';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
 import { runNodeAgents } from './agent.module';
-import { NodeAgent } from './node-agent';
+import { NodeAgent, type NodeNetwork } from './node-agent';
+import { CompositeNodeNetwork } from './node-network';
 import { apiPullCredentials } from './pull-credentials';
 import { joinOrReturn, NodeCredentialFile, RegistrationError } from './registration';
 
@@ -28,6 +29,8 @@ async function main() {
   const onExit = config.BERTH_AGENT_ON_EXIT ?? (config.NODE_ENV === 'test' ? 'stop' : 'keep');
   const agents: NodeAgent[] = [];
   const cleanups: (() => Promise<void>)[] = [];
+  /** Set at shutdown once the containers were stopped (then nothing is left to isolate). */
+  let containersStopped = false;
 
   const count = config.BERTH_RUNTIME === 'hollow' ? config.BERTH_HOLLOW_NODES : 1;
   for (let i = 1; i <= count; i++) {
@@ -50,6 +53,7 @@ async function main() {
     let runtime;
     let images;
     let dialer;
+    let nodeNetwork: NodeNetwork | undefined;
     if (config.BERTH_RUNTIME === 'hollow') {
       const hollow = new HollowRuntime();
       runtime = hollow;
@@ -66,6 +70,19 @@ async function main() {
         netnsPrefix: `b-${name.slice(0, 12)}-`,
         networkName: `berth-${name}`,
       });
+      // The node's network parts (routes/WireGuard beside isolation compose here): installed before any
+      // container is recovered or started, so a replica is isolated from its first packet.
+      const parts: NodeNetwork[] = [];
+      if (config.BERTH_TENANT_ISOLATION === 'on') {
+        const isolation = new TenantIsolation({ localPodCidr: network.subnet, bridge: network.bridge, log: log.child({ name, part: 'isolation' }) });
+        await isolation.install();
+        parts.push(isolation);
+        // Kept across agent restarts (containers outlive the agent); removed when the containers go too.
+        cleanups.push(async () => {
+          if (containersStopped) await isolation.uninstall().catch((e: Error) => log.warn({ err: e.message }, 'could not remove the isolation table'));
+        });
+      }
+      nodeNetwork = parts.length ? new CompositeNodeNetwork(parts) : undefined;
       runtime = new RuncRuntime({ stateDir: path.join(dir, 'runtime'), runcRoot: `/run/berth/${name}`, cgroupParent: `/berth/${name}`, network });
       // Private images: the project's registry credentials come from the API at pull time.
       const creds = apiPullCredentials({ apiUrl: config.BERTH_API_URL, credential: reg.credential, nodeId: reg.nodeId });
@@ -108,6 +125,7 @@ async function main() {
       concurrency: config.BERTH_AGENT_CONCURRENCY,
       backoff: { initialDelayMs: config.BERTH_RESTART_BACKOFF_MS },
       log: log.child({ nodeId: reg.nodeId, name }),
+      network: nodeNetwork,
     });
     agents.push(agent);
     log.info({ nodeId: reg.nodeId, name, runtime: config.BERTH_RUNTIME }, 'node registered');
@@ -139,6 +157,7 @@ async function main() {
       const stopFile = path.resolve(config.BERTH_DATA_DIR, 'run', 'agent.stop-containers');
       if (onExit === 'stop' || fs.existsSync(stopFile)) {
         await Promise.all(agents.map((a) => a.stopAll()));
+        containersStopped = true;
         fs.rmSync(stopFile, { force: true });
       }
     },

@@ -70,6 +70,12 @@ export function reconcileJobOptions(serviceId: string) {
 export const ReplicaSpecSchema = z.strictObject({
   replicaId: z.string().min(1),
   serviceId: z.string().min(1),
+  /**
+   * The project (tenant) the replica belongs to: the key of its address in network-sync `projects`;
+   * the agent isolates the replica from other projects' replicas from its first packet. Optional
+   * only so containers started before it existed still recover (they are isolated from every pod).
+   */
+  projectId: z.string().min(1).optional(),
   projectSlug: z.string().min(1),
   serviceName: z.string().min(1),
   revisionId: z.string().min(1),
