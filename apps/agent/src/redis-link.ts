@@ -63,7 +63,7 @@ export function watchRedisAuth(o: {
 }): () => void {
   const now = o.now ?? Date.now;
   let failingSince: number | null = null;
-  let lastCheck = 0;
+  let lastCheck = -Infinity;
   let checking = false;
   const onReady = () => (failingSince = null);
   const onError = (e: Error) => {
