@@ -62,10 +62,19 @@ export class NodeRedisAcl implements OnApplicationBootstrap, OnApplicationShutdo
     const info = await this.redis.info('server');
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0);
     if (major < 7) throw new Error(`BERTH_REDIS_NODE_ACL=on needs Redis >= 7 (this one is ${/redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown'}): ${hint}`);
+    let defaultUser: unknown;
     try {
-      await this.redis.call('ACL', 'USERS');
+      defaultUser = await this.redis.call('ACL', 'GETUSER', 'default');
     } catch (e) {
       throw new Error(`BERTH_REDIS_NODE_ACL=on but Redis refuses ACL commands (${(e as Error).message}): ${hint}`);
+    }
+    // Per-node users protect nothing if a worker can simply connect as the default user.
+    const flags = Array.isArray(defaultUser) ? defaultUser[defaultUser.indexOf('flags') + 1] : undefined;
+    const host = new URL(this.url).hostname;
+    if (Array.isArray(flags) && flags.includes('on') && flags.includes('nopass') && !/^(127\.|localhost$|\[::1\]$)/.test(host)) {
+      this.log.warn(
+        `Redis' default user needs no password, and agents reach Redis at ${host}: any worker can connect as the default user and bypass its per-node user. Give the default user a password (requirepass, or ACL SETUSER default) and put it in the control plane's REDIS_URL (docs/cluster.md, "Security of the agent link")`,
+      );
     }
   }
 
