@@ -19,6 +19,8 @@
 #   --env-only    write agent.env (and the CA file) and stop: no packages, code or unit
 #   --run         exec the agent in the foreground with agent.env (what the unit runs)
 #   --prefix DIR  root for /etc, /opt, /var/lib and the unit (tests; default /)
+#   --redis-url U only when the control plane runs with BERTH_REDIS_NODE_ACL=off (shared Redis
+#                 credentials); otherwise the api hands each agent its own Redis user and URL
 set -euo pipefail
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +28,7 @@ say() { printf '[berth-worker] %s\n' "$*"; }
 die() { printf '[berth-worker] error: %s\n' "$*" >&2; exit 1; }
 
 DRY=0 MODE=install PREFIX=""
-API_URL="" JOIN_TOKEN="" NODE_NAME="" UNDERLAY="" NODE_ADDRESS="" CA_FILE="" LABELS=""
+API_URL="" JOIN_TOKEN="" NODE_NAME="" UNDERLAY="" NODE_ADDRESS="" CA_FILE="" LABELS="" REDIS_URL_OWN=""
 NODE_VERSION="${BERTH_NODE_VERSION:-20.19.5}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,11 +39,12 @@ while [ $# -gt 0 ]; do
     --node-address) NODE_ADDRESS=$2; shift 2 ;;
     --ca-file) CA_FILE=$2; shift 2 ;;
     --labels) LABELS=$2; shift 2 ;;
+    --redis-url) REDIS_URL_OWN=$2; shift 2 ;;
     --prefix) PREFIX=${2%/}; shift 2 ;;
     --dry-run) DRY=1; shift ;;
     --env-only) MODE="env"; shift ;;
     --run) MODE=run; shift ;;
-    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -62,7 +65,7 @@ write_file() {
   content=$(cat)
   if [ "$DRY" = 1 ]; then
     printf '+ write %s (mode %s):\n' "$path" "$mode"
-    printf '%s\n' "$content" | sed -e 's/^/    /' -e 's/\(BERTH_JOIN_TOKEN=bjt_\).*/\1…/'
+    printf '%s\n' "$content" | sed -e 's/^/    /' -e 's/\(BERTH_JOIN_TOKEN=bjt_\).*/\1…/' -e 's#\(REDIS_URL=[a-z]*://\)[^@/]*@#\1…@#'
     return
   fi
   mkdir -p "$(dirname "$path")"
@@ -107,6 +110,8 @@ fi
 NODE_ADDRESS=${NODE_ADDRESS:-$(env_value BERTH_NODE_ADDRESS)}
 NODE_ADDRESS=${NODE_ADDRESS:-$UNDERLAY}
 LABELS=${LABELS:-$(env_value BERTH_NODE_LABELS)}
+# Only for a control plane with BERTH_REDIS_NODE_ACL=off: otherwise the api hands the agent its Redis.
+REDIS_URL_OWN=${REDIS_URL_OWN:-$(env_value REDIS_URL)}
 
 [ -n "$API_URL" ] || die "--api-url is required (https://<control plane>:8080)"
 case "$API_URL" in http://*|https://*) ;; *) die "--api-url must start with http:// or https://" ;; esac
@@ -127,7 +132,8 @@ step() { say "$*"; }
 
 # ---------------------------------------------------------------- agent.env
 write_env() {
-  local ca_line=""
+  local ca_line="" redis_line=""
+  [ -z "$REDIS_URL_OWN" ] || redis_line="REDIS_URL=$REDIS_URL_OWN"
   if [ -n "$CA_FILE" ]; then
     run install -D -m 0644 "$CA_FILE" "$ETC/ca.pem"
     ca_line="BERTH_CA_FILE=$ETC/ca.pem"
@@ -149,6 +155,7 @@ BERTH_RUNTIME=runc
 # Ops endpoints (/healthz /metrics) on this host only.
 BERTH_AGENT_OPS_HOST=127.0.0.1
 ${ca_line}
+${redis_line}
 EOF
   run install -d -m 0700 "$DATA_DIR"
 }

@@ -76,12 +76,13 @@ it('is shellcheck-clean', async () => {
 });
 
 it('--dry-run prints every step and changes nothing; bad input is refused with a reason', async () => {
-  const { stdout } = await script(['--dry-run', '--prefix', root, '--api-url', 'https://10.0.0.1:8080', '--join-token', 'bjt_secret', '--node-name', 'worker-2', '--underlay', '10.0.0.12']);
+  const { stdout } = await script(['--dry-run', '--prefix', root, '--api-url', 'https://10.0.0.1:8080', '--join-token', 'bjt_secret', '--node-name', 'worker-2', '--underlay', '10.0.0.12', '--redis-url', 'redis://:redispw@10.0.0.1:6379']);
   for (const step of ['Debian packages', 'Node.js >= 20', 'agent code', 'writing', 'systemd unit']) expect(stdout).toContain(step);
   expect(stdout).toMatch(/\+ rsync -a --delete .* \S+\/opt\/berth\//);
   expect(stdout).toMatch(/npm install --ignore-scripts .* npm run -s build/);
   expect(stdout).toContain('BERTH_NODE_UNDERLAY_ADDRESS=10.0.0.12');
-  expect(stdout).not.toContain('bjt_secret'); // the token is not echoed
+  expect(stdout).toContain('REDIS_URL=redis://…@10.0.0.1:6379'); // only for BERTH_REDIS_NODE_ACL=off clusters
+  expect(stdout).not.toMatch(/bjt_secret|redispw/); // secrets are not echoed
   expect(fs.existsSync(root)).toBe(false);
   const refuse = (args: string[]) => script(['--dry-run', '--prefix', root, ...args]).then(() => '', (e: { stderr: string }) => e.stderr);
   expect(await refuse(['--node-name', 'w'])).toMatch(/--api-url is required/);
