@@ -159,12 +159,15 @@ it('each node has its own Redis user over TLS: it works, reaches nothing of othe
   const restarted = new Date();
   expect(await admin.call('ACL', 'GETUSER', `berth-node-${idA}`).catch(() => null)).toBeNull();
   await waitFor('users re-created', async () => (await admin.call('ACL', 'GETUSER', `berth-node-${idA}`)) && (await admin.call('ACL', 'GETUSER', `berth-node-${idB}`)));
+  const usersBackMs = Date.now() - restarted.getTime();
   await waitFor('both nodes heartbeat after the restart', async () => (await heartbeatAfter(a, restarted)) && (await heartbeatAfter(b, restarted)));
+  console.log(`Redis restart: node users re-created after ${usersBackMs} ms, both nodes heartbeating after ${Date.now() - restarted.getTime()} ms`);
   await api(sys.apiUrl, 'PATCH', '/v1/services/web', { scaling: { min: 3, max: 3 } }, sys.adminToken, sys.projectSlug);
   await waitFor('3 READY replicas after the restart', async () => (await readyCount()) === 3);
 
   // Revoking node a: its user goes, its connections close, its agent stops (exit 78, saying why);
   // node b keeps its user and heartbeats.
+  const revokeT0 = Date.now();
   await api(sys.apiUrl, 'POST', `/v1/nodes/${a}/revoke`, undefined, sys.adminToken);
   expect(await admin.call('ACL', 'GETUSER', `berth-node-${idA}`)).toBeNull();
   expect(await connectionsOf(`berth-node-${idA}`)).toEqual([]);
@@ -177,6 +180,7 @@ it('each node has its own Redis user over TLS: it works, reaches nothing of othe
       return true;
     }
   });
+  console.log(`revocation: agent stopped ${Date.now() - revokeT0} ms after the revoke call`);
   expect(sys.logs(`agent-${a}`)).toMatch(/was revoked/);
   const revokedAt = new Date();
   await waitFor('node b heartbeats after the revocation', () => heartbeatAfter(b, revokedAt));
