@@ -39,7 +39,8 @@ export const aclGlobLiteral = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\$
  *   checked against the same rules), connection commands (AUTH, HELLO, CLIENT SETNAME, SELECT, PING),
  *   MULTI/EXEC, blocking pops, and INFO (ioredis' ready check, BullMQ's version check);
  * - nothing that lists or touches other keys: no KEYS/SCAN/RANDOMKEY (they ignore key patterns),
- *   no FUNCTION, SCRIPT FLUSH/KILL, no pub/sub channels, nothing @dangerous (FLUSHALL, CONFIG, ACL,
+ *   no FUNCTION, SCRIPT FLUSH/KILL, no CLIENT TRACKING (BCAST would deliver every changed key's
+ *   name), no pub/sub channels, nothing @dangerous (FLUSHALL, CONFIG, ACL,
  *   CLIENT KILL/LIST, DEBUG, …).
  */
 export function nodeRedisAclRules(nodeId: string, queuePrefix: string): string[] {
@@ -64,6 +65,11 @@ export function nodeRedisAclRules(nodeId: string, queuePrefix: string): string[]
     '-function',
     '-script|flush',
     '-script|kill',
+    // Broadcast tracking would deliver the names of every key anyone changes.
+    '-client|tracking',
+    '-client|caching',
+    '-client|trackinginfo',
+    '-client|getredir',
     `%RW~${queueKeys(nodeQueueName(nodeId))}`,
     `%RW~${queueKeys(QueueName.NodeEvents)}`,
     `%W~${literalPrefix(RedisKey.logs(''))}`,

@@ -144,6 +144,7 @@ it('each node has its own Redis user over TLS: it works, reaches nothing of othe
     expect(await denied(ra.call('CLIENT', 'KILL', 'USER', `berth-node-${idB}`))).toBe('NOPERM');
     expect(await denied(ra.flushall())).toBe('NOPERM');
     expect(await denied(ra.subscribe('berth:routes:changed'))).toBe('NOPERM');
+    expect(await denied(ra.call('CLIENT', 'TRACKING', 'on', 'BCAST'))).toBe('NOPERM');
     // Its own queue it may use; log streams and pull progress it may only write.
     const qa = new Queue(`node-${idA}`, { connection: ra, prefix });
     expect(await qa.getJobCounts('wait')).toEqual({ wait: expect.any(Number) });
