@@ -2,7 +2,7 @@
 # Makes sure everything Berth needs on this machine is installed and running, idempotently:
 #   Debian packages: postgresql (15), redis-server (7), docker-registry (CNCF distribution), runc,
 #     containernetworking-plugins, skopeo, umoci, busybox-static, iproute2, iptables, nftables (tenant
-#     isolation), socat (isolation tests), attr, zstd
+#     isolation), socat (isolation tests), attr, zstd, openssl, shellcheck
 #   servers: Postgres on 127.0.0.1:5432, Redis on 127.0.0.1:6379, a registry on 127.0.0.1:5000
 # A server already listening and answering is reused; otherwise a private one is started with its
 # data under $BERTH_DATA_DIR (default .data/). Prints what it did. Run as root.
@@ -35,6 +35,9 @@ have_cmd zstd || need+=(zstd)
 have_cmd curl || need+=(curl)
 have_cmd htpasswd || need+=(apache2-utils)
 have_cmd psql || need+=(postgresql-client-15)
+# Tests: TLS certificates for the agent-link tests, and the lint of infra/install-worker.sh.
+have_cmd openssl || need+=(openssl)
+have_cmd shellcheck || need+=(shellcheck)
 # A C++ toolchain for native npm modules that must be compiled here (argon2, see node-deps.sh).
 have_cmd g++ || need+=(g++)
 have_cmd make || need+=(make)

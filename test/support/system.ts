@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { TEST_DATABASE_URL } from './env';
 import { freePort } from './net';
@@ -30,6 +31,10 @@ export interface SystemOptions {
   controlAddress?: string;
   /** Runs the gateway inside this network namespace, listening on `address` (needs `controlAddress`). */
   gatewayNetns?: { netns: string; address: string };
+  /** Serve the api over HTTPS (agents get BERTH_CA_FILE=caFile; the harness trusts caFile); apiUrl is https://localhost:<port>. */
+  apiTls?: { certFile: string; keyFile: string; caFile: string };
+  /** A Redis of the test's own (e.g. one it restarts, or with TLS) instead of the shared one; database 0 is flushed. */
+  redisUrl?: string;
 }
 
 /** Where and how one agent runs (lab hosts: its own network namespace and environment). */
@@ -75,6 +80,15 @@ export interface AgentProcess {
 }
 
 const REPO = path.resolve(__dirname, '../..');
+
+/** Systems serving the api over HTTPS: how the harness reaches them (origin → fetch trusting their CA). */
+const tlsFetch = new Map<string, typeof fetch>();
+const fetchFor = (url: string): typeof fetch => tlsFetch.get(new URL(url).origin) ?? fetch;
+
+function fetchTrusting(caFile: string): typeof fetch {
+  const dispatcher = new Agent({ connect: { ca: fs.readFileSync(caFile) } });
+  return ((url: string, init?: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+}
 const REDIS_BASE = process.env.BERTH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
@@ -124,7 +138,7 @@ async function waitHttp(url: string, timeoutMs: number, proc?: ChildProcess, log
       throw new Error(`${url}: process exited with ${proc.exitCode}\n${logFile ? tail(logFile) : ''}`);
     }
     try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      const r = await fetchFor(url)(url, { signal: AbortSignal.timeout(1000) });
       if (r.ok) return;
     } catch {}
     if (Date.now() > deadline) throw new Error(`${url} not healthy after ${timeoutMs} ms\n${logFile ? tail(logFile) : ''}`);
@@ -178,8 +192,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   fs.mkdirSync(logsDir);
   const databaseUrl = withDatabase(TEST_DATABASE_URL, `berth_sys_${id}`);
   await migrateDeploy(databaseUrl);
-  const redisDb = claimRedisDb();
-  const redisUrl = `${REDIS_BASE.replace(/\/\d*$/, '')}/${redisDb.index}`;
+  const redisDb = opts.redisUrl ? { index: 0, release: () => undefined } : claimRedisDb();
+  const redisUrl = opts.redisUrl ?? `${REDIS_BASE.replace(/\/\d*$/, '')}/${redisDb.index}`;
   // What a process in another network namespace uses: the same Redis database through the control address.
   const nsRedisUrl = (() => {
     if (!opts.controlAddress) return redisUrl;
@@ -224,7 +238,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   const gatewayHost = opts.gatewayNetns?.address ?? '127.0.0.1';
   let stopped = false;
   const system: RunningSystem = {
-    apiUrl: `http://${apiHost}:${apiPort}`,
+    apiUrl: opts.apiTls ? `https://localhost:${apiPort}` : `http://${apiHost}:${apiPort}`,
     gatewayUrl: `http://${gatewayHost}:${gatewayPort}`,
     gatewayPort,
     opsUrls: { scheduler: `http://127.0.0.1:${schedulerOps}`, gateway: `http://${gatewayHost}:${gatewayOps}` },
@@ -256,6 +270,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
           DATABASE_URL: '',
           ...(startOpts.netns ? { REDIS_URL: nsRedisUrl, BERTH_AGENT_OPS_HOST: opsHost } : {}),
           BERTH_API_URL: system.apiUrl,
+          ...(opts.apiTls ? { BERTH_CA_FILE: opts.apiTls.caFile } : {}),
           BERTH_JOIN_TOKEN: startOpts.joinToken ?? joinToken,
           BERTH_NODE_NAME: n,
           BERTH_AGENT_OPS_PORT: String(ops),
@@ -309,6 +324,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
         await new Promise((r) => execFile('nft', ['delete', 'table', 'inet', `berth_iso_bt${net.index}`], () => r(undefined)));
         net.release();
       }
+      // The nodes' Redis ACL users (server-wide, not per database) go with the system.
+      await dropNodeRedisUsers(databaseUrl, redisUrl).catch(() => undefined);
       redisDb.release();
       await dropDatabase(databaseUrl).catch(() => undefined);
       if (!process.env.BERTH_TEST_KEEP) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -316,12 +333,14 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   };
 
   let joinToken = '';
+  if (opts.apiTls) tlsFetch.set(new URL(system.apiUrl).origin, fetchTrusting(opts.apiTls.caFile));
   try {
     await start(
       'api',
       {
         BERTH_API_PORT: String(apiPort),
         BERTH_API_HOST: apiHost,
+        ...(opts.apiTls ? { BERTH_API_TLS_CERT_FILE: opts.apiTls.certFile, BERTH_API_TLS_KEY_FILE: opts.apiTls.keyFile } : {}),
         BERTH_BOOTSTRAP_ADMIN_EMAIL: adminEmail,
         BERTH_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
       },
@@ -354,12 +373,32 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   return system;
 }
 
+async function dropNodeRedisUsers(databaseUrl: string, redisUrl: string): Promise<void> {
+  const { Client } = await import('pg');
+  const db = new Client({ connectionString: databaseUrl });
+  await db.connect();
+  let ids: string[];
+  try {
+    ids = (await db.query<{ id: string }>('select id from "Node"')).rows.map((r) => r.id);
+  } finally {
+    await db.end();
+  }
+  if (!ids.length) return;
+  const { default: Redis } = await import('ioredis');
+  const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    for (let i = 0; i < ids.length; i += 500) await r.call('ACL', 'DELUSER', ...ids.slice(i, i + 500).map((id) => `berth-node-${id}`));
+  } finally {
+    r.disconnect();
+  }
+}
+
 /** Minimal JSON client for harness set-up; throws with the API's error body on non-2xx. */
 export async function api(base: string, method: string, p: string, body?: unknown, bearer?: string, project?: string): Promise<any> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (project) headers['x-berth-project'] = project;
-  const r = await fetch(`${base}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetchFor(base)(`${base}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   const json = text ? JSON.parse(text) : undefined;
   if (!r.ok) throw new Error(`${method} ${p} → ${r.status} ${text}`);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Counter } from 'prom-client';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { loadConfigOrExit } from '@berth/config';
 import { QueueName, type NodeEventsJob } from '@berth/contracts';
 import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
@@ -16,7 +16,9 @@ import { runNodeAgents } from './agent.module';
 import { NodeAgent, type NodeNetwork } from './node-agent';
 import { CompositeNodeNetwork } from './node-network';
 import { apiPullCredentials } from './pull-credentials';
-import { joinOrReturn, NodeCredentialFile, RegistrationError } from './registration';
+import { apiFetch } from './api-link';
+import { connectAgentRedis, watchRedisAuth } from './redis-link';
+import { joinOrReturn, NodeCredentialFile, registerNode, RegistrationError, type NodeRegistrationRequest } from './registration';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -24,8 +26,12 @@ async function main() {
   const config = loadConfigOrExit(agentConfigSchema, 'agent');
   const log = createLogger('agent', config.LOG_LEVEL).child({ node: config.BERTH_NODE_NAME });
   const registry = createMetricsRegistry('agent');
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const events = new Queue<NodeEventsJob>(QueueName.NodeEvents, { connection: redis, prefix: config.BERTH_QUEUE_PREFIX });
+  const http = apiFetch(config.BERTH_CA_FILE);
+  // Redis: the node's own ACL user handed out at registration (or REDIS_URL when the api hands none),
+  // opened after the first registration.
+  let redis: Redis | undefined;
+  let events: Queue<NodeEventsJob> | undefined;
+  let stopWatch = () => {};
   const onExit = config.BERTH_AGENT_ON_EXIT ?? (config.NODE_ENV === 'test' ? 'stop' : 'keep');
   const agents: NodeAgent[] = [];
   const cleanups: (() => Promise<void>)[] = [];
@@ -33,23 +39,56 @@ async function main() {
   let containersStopped = false;
 
   const count = config.BERTH_RUNTIME === 'hollow' ? config.BERTH_HOLLOW_NODES : 1;
+  const stopFor = (e: unknown): never => {
+    if (e instanceof RegistrationError && !e.retryable) {
+      process.stderr.write(`berth-agent: ${e.message}\n`);
+      process.exit(78);
+    }
+    throw e;
+  };
   for (let i = 1; i <= count; i++) {
     const name = count > 1 ? `${config.BERTH_NODE_NAME}-${i}` : config.BERTH_NODE_NAME;
     // Each node its own credential, kept in its data dir (0600); the join token is needed only to join.
     const store = new NodeCredentialFile(path.resolve(config.BERTH_DATA_DIR, `agent-${name}`));
-    const reg = await joinOrReturn({
-      apiUrl: config.BERTH_API_URL,
-      joinToken: config.BERTH_JOIN_TOKEN,
-      store,
-      req: { name, address: config.BERTH_NODE_ADDRESS, labels: config.BERTH_NODE_LABELS, capacity: defaultCapacity(config), agentVersion: AGENT_VERSION },
-      log: (m) => log.warn(m),
-    }).catch((e: unknown) => {
-      if (e instanceof RegistrationError && !e.retryable) {
-        process.stderr.write(`berth-agent: ${e.message}\n`);
-        process.exit(78);
+    const req: NodeRegistrationRequest = {
+      name,
+      address: config.BERTH_NODE_ADDRESS,
+      labels: config.BERTH_NODE_LABELS,
+      capacity: defaultCapacity(config),
+      agentVersion: AGENT_VERSION,
+      // Simulated nodes of one process share one Redis connection: no per-node users for them.
+      ...(count > 1 ? { redis: 'none' as const } : {}),
+    };
+    const join = (forceIssue = false) =>
+      joinOrReturn({ apiUrl: config.BERTH_API_URL, joinToken: config.BERTH_JOIN_TOKEN, store, req, fetch: http, forceIssue, log: (m) => log.warn(m) });
+    const reg = await join().catch(stopFor);
+    if (!redis) {
+      const link = await connectAgentRedis({
+        configuredUrl: config.REDIS_URL,
+        access: reg.redis,
+        caFile: config.BERTH_CA_FILE,
+        reissue: () => join(true).then((r) => r.redis, stopFor),
+        log: (m) => log.warn(m),
+      });
+      redis = link.redis;
+      events = new Queue<NodeEventsJob>(QueueName.NodeEvents, { connection: redis, prefix: config.BERTH_QUEUE_PREFIX });
+      log.info({ redis: link.access ? { url: link.access.url, user: link.access.username } : { url: 'REDIS_URL' } }, 'redis link');
+      if (link.access) {
+        stopWatch = watchRedisAuth({
+          redis,
+          checkRegistration: () => registerNode(config.BERTH_API_URL, reg.credential, { ...req, redis: 'keep' }, { fetch: http, attempts: 1 }).then(() => undefined),
+          onRevoked: (why) => {
+            process.stderr.write(`berth-agent: node ${name} was revoked (${why}); its Redis user is gone. To re-join, start the agent with a join token created after the revocation\n`);
+            process.exit(78);
+          },
+          onStuck: () => {
+            process.stderr.write(`berth-agent: Redis has refused node ${name}'s user for a minute; exiting so that a restart asks the api for a new password\n`);
+            process.exit(75);
+          },
+          log: (m) => log.warn(m),
+        });
       }
-      throw e;
-    });
+    }
     let runtime;
     let images;
     let dialer;
@@ -85,7 +124,7 @@ async function main() {
       nodeNetwork = parts.length ? new CompositeNodeNetwork(parts) : undefined;
       runtime = new RuncRuntime({ stateDir: path.join(dir, 'runtime'), runcRoot: `/run/berth/${name}`, cgroupParent: `/berth/${name}`, network });
       // Private images: the project's registry credentials come from the API at pull time.
-      const creds = apiPullCredentials({ apiUrl: config.BERTH_API_URL, credential: reg.credential, nodeId: reg.nodeId });
+      const creds = apiPullCredentials({ apiUrl: config.BERTH_API_URL, credential: reg.credential, nodeId: reg.nodeId, fetch: http });
       const oci = new OciImageProvider(puller, creds);
       const gc = new ImageGc({
         puller,
@@ -119,7 +158,7 @@ async function main() {
       runtime,
       images,
       dialer,
-      events,
+      events: events!,
       redis: config.BERTH_SHIP_LOGS ? redis : null,
       heartbeatIntervalMs: config.BERTH_HEARTBEAT_INTERVAL_MS || reg.heartbeatIntervalMs,
       concurrency: config.BERTH_AGENT_CONCURRENCY,
@@ -132,6 +171,7 @@ async function main() {
   }
   // The agents start (recover, announce, heartbeat), then a Nest application context whose
   // @nestjs/bullmq processors consume their node queues (named after the ids registration gave).
+  if (!redis || !events) throw new Error('no node registered');
   const running = await runNodeAgents(agents, { connection: redis, prefix: config.BERTH_QUEUE_PREFIX, log });
   log.info({ nodes: agents.map((a) => a.nodeId), runtime: config.BERTH_RUNTIME }, 'agent running');
 
@@ -144,10 +184,13 @@ async function main() {
   });
   log.info({ url: `http://${config.BERTH_AGENT_OPS_HOST}:${ops.port}` }, 'agent ops listening');
   // onShutdown runs closers last-first: agents stop before their connections go.
+  const conn = redis;
+  const eventsQueue = events;
   onShutdown(log, [
     () => ops.close(),
-    () => redis.quit().then(() => undefined),
-    () => events.close(),
+    () => conn.quit().then(() => undefined),
+    () => eventsQueue.close(),
+    async () => stopWatch(),
     ...cleanups,
     async () => {
       // Stop taking commands first (the workers finish their active jobs): replacements the

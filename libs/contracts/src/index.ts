@@ -5,3 +5,4 @@ export * from './routing';
 export * from './service-config';
 export * from './quantities';
 export * from './service-metrics';
+export * from './node-redis';

@@ -19,6 +19,7 @@ import { toPage } from '../common/pagination/pagination';
 import { ReconcileQueue } from '../common/queue/reconcile.queue';
 import { normaliseRegistry, RegistryCredentialsService } from '../images/registry-credentials.service';
 import { CLOCK, type Clock } from '../tokens';
+import { NodeRedisAcl } from './node-redis-acl';
 import { DEFAULT_JOIN_TOKEN_TTL_SECONDS, type CreateJoinTokenInput, type PullCredentialsInput, type RegisterNodeInput } from './inputs/node.inputs';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
@@ -36,6 +37,7 @@ export class NodesService {
     private readonly audit: AuditService,
     private readonly credentials: RegistryCredentialsService,
     private readonly reconcile: ReconcileQueue,
+    private readonly redisAcl: NodeRedisAcl,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -106,6 +108,8 @@ export class NodesService {
     if (!node) throw new DomainError(ErrorCode.NotFound, `node '${name.slice(0, 100)}' not found`);
     const now = this.clock();
     const revoked = (await this.nodes.revokeCredential(node.id, now)).count === 1;
+    // Its Redis user goes too (closing its connections): it can no longer take commands or report.
+    await this.redisAcl.remove(node.id);
     if (revoked) {
       await this.audit.record(actor, {
         nodeId: node.id,
@@ -222,7 +226,12 @@ export class NodesService {
       grant = { token: t.token, hash: t.hash, prefix: t.display, issuedAt: now, joinTokenId: caller.tokenId };
       await this.nodes.markJoinTokenUsed(caller.tokenId, input.name, now);
     }
-    const answer = (nodeId: string) => ({ nodeId, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, ...(grant ? { credential: grant.token } : {}) });
+    // The node's own Redis user: a join always gets a new password (unless the agent uses no user).
+    const want = input.redis ?? 'none';
+    const answer = async (nodeId: string) => {
+      const redis = await this.redisAcl.grant(nodeId, grant ? null : (existing?.redisPasswordHash ?? null), grant && want !== 'none' ? 'issue' : want);
+      return { nodeId, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, ...(grant ? { credential: grant.token } : {}), ...(redis ? { redis } : {}) };
+    };
     if (!existing) {
       const node = await this.nodes.create(reg, now, grant);
       await this.audit.record(system, {
