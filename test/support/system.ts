@@ -340,6 +340,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
       {
         BERTH_API_PORT: String(apiPort),
         BERTH_API_HOST: apiHost,
+        // Agents get their Redis address (and their own ACL user) from the api: in a lab, the control address.
+        ...(opts.controlAddress ? { BERTH_AGENT_REDIS_URL: nsRedisUrl } : {}),
         ...(opts.apiTls ? { BERTH_API_TLS_CERT_FILE: opts.apiTls.certFile, BERTH_API_TLS_KEY_FILE: opts.apiTls.keyFile } : {}),
         BERTH_BOOTSTRAP_ADMIN_EMAIL: adminEmail,
         BERTH_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
