@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure everything Berth needs on this machine is installed and running, idempotently:
 #   Debian packages: postgresql (15), redis-server (7), docker-registry (CNCF distribution), runc,
-#     containernetworking-plugins, skopeo, umoci, busybox-static, iproute2, iptables, wireguard-tools,
-#     wireguard-go, attr, zstd
+#     containernetworking-plugins, skopeo, umoci, busybox-static, iproute2, iptables, nftables (tenant
+#     isolation), socat (isolation tests), wireguard-tools + wireguard-go (pod network, wireguard
+#     mode), attr, zstd, openssl, shellcheck
 #   servers: Postgres on 127.0.0.1:5432, Redis on 127.0.0.1:6379, a registry on 127.0.0.1:5000
 # A server already listening and answering is reused; otherwise a private one is started with its
 # data under $BERTH_DATA_DIR (default .data/). Prints what it did. Run as root.
@@ -30,15 +31,23 @@ have_cmd iptables || need+=(iptables)
 # The pod network's wireguard mode (docs/cluster.md): wg, and wireguard-go where the kernel has no module.
 have_cmd wg || need+=(wireguard-tools)
 have_cmd wireguard-go || need+=(wireguard-go)
+# The agent's tenant isolation rules (nftables table berth_iso_<bridge>); socat drives its tests.
+have_cmd nft || need+=(nftables)
+have_cmd socat || need+=(socat)
 have_cmd setfattr || need+=(attr)
 have_cmd zstd || need+=(zstd)
 have_cmd curl || need+=(curl)
 have_cmd htpasswd || need+=(apache2-utils)
 have_cmd psql || need+=(postgresql-client-15)
+# Tests: TLS certificates for the agent-link tests, and the lint of infra/install-worker.sh.
+have_cmd openssl || need+=(openssl)
+have_cmd shellcheck || need+=(shellcheck)
 # A C++ toolchain for native npm modules that must be compiled here (argon2, see node-deps.sh).
 have_cmd g++ || need+=(g++)
 have_cmd make || need+=(make)
 have_cmd python3 || need+=(python3)
+# Load generator of the benches (bench/gateway, the lab's cross-host case).
+have_cmd wrk || need+=(wrk)
 # The test suite drives the dashboard in Debian's Chromium (infra/test.sh asks for it; `up` does not).
 if [ "${BERTH_WITH_BROWSER:-0}" = 1 ] && [ -z "${BERTH_CHROMIUM:-}" ]; then have_cmd chromium || need+=(chromium); fi
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { dropDatabase, migrateDeploy, withDatabase } from '@berth/db/migrate';
 import { masqueradeChainFor } from '@berth/runtime';
 import { cniBridgeFor } from '../../apps/agent/src/config';
@@ -24,6 +25,29 @@ export interface SystemOptions {
   env?: Record<string, string>;
   /** Per-app extra environment. */
   appEnv?: Partial<Record<'api' | 'scheduler' | 'gateway' | 'agent', Record<string, string>>>;
+  /**
+   * Multi-host lab (test/support/lab.ts): the address processes in other network namespaces reach
+   * the control plane at. The api listens there (and `apiUrl` names it); processes started in a
+   * namespace get REDIS_URL and BERTH_API_URL pointing there (the caller forwards Redis to it).
+   */
+  controlAddress?: string;
+  /** Runs the gateway inside this network namespace, listening on `address` (needs `controlAddress`). */
+  gatewayNetns?: { netns: string; address: string };
+  /** Serve the api over HTTPS (agents get BERTH_CA_FILE=caFile; the harness trusts caFile); apiUrl is https://localhost:<port>. */
+  apiTls?: { certFile: string; keyFile: string; caFile: string };
+  /** A Redis of the test's own (e.g. one it restarts, or with TLS) instead of the shared one; database 0 is flushed. */
+  redisUrl?: string;
+}
+
+/** Where and how one agent runs (lab hosts: its own network namespace and environment). */
+export interface AgentStartOptions {
+  /** Replaces the system's join token for this start. */
+  joinToken?: string;
+  /** Network namespace (name under /run/netns) the agent runs in; its ops port listens on `address`. */
+  netns?: string;
+  address?: string;
+  /** Extra environment for this agent (after `appEnv.agent`). With `netns`, set its CNI bridge and subnet here. */
+  env?: Record<string, string>;
 }
 
 export interface RunningSystem {
@@ -45,8 +69,10 @@ export interface RunningSystem {
    * Starts one more agent (or restarts a killed one with the same name; it keeps its data dir and so
    * its node credential). `joinToken` replaces the system's join token for this start.
    */
-  startAgent(name?: string, opts?: { joinToken?: string; env?: Record<string, string> }): Promise<AgentProcess>;
+  startAgent(name?: string, opts?: AgentStartOptions): Promise<AgentProcess>;
   logs(app: string): string;
+  /** PIDs of every process the system started (so a harness can record them for a later crash sweep). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -58,6 +84,15 @@ export interface AgentProcess {
 }
 
 const REPO = path.resolve(__dirname, '../..');
+
+/** Systems serving the api over HTTPS: how the harness reaches them (origin → fetch trusting their CA). */
+const tlsFetch = new Map<string, typeof fetch>();
+const fetchFor = (url: string): typeof fetch => tlsFetch.get(new URL(url).origin) ?? fetch;
+
+function fetchTrusting(caFile: string): typeof fetch {
+  const dispatcher = new Agent({ connect: { ca: fs.readFileSync(caFile) } });
+  return ((url: string, init?: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+}
 const REDIS_BASE = process.env.BERTH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
@@ -86,6 +121,8 @@ function claimSlot(kind: string, from: number, to: number): { index: number; rel
   throw new Error(`no free ${kind} slot (${from}..${to}) for a test system`);
 }
 
+export { claimSlot };
+
 /** Redis database indexes 1..15, one per running test system. */
 const claimRedisDb = () => claimSlot('redis-db', 1, 15);
 
@@ -105,7 +142,7 @@ async function waitHttp(url: string, timeoutMs: number, proc?: ChildProcess, log
       throw new Error(`${url}: process exited with ${proc.exitCode}\n${logFile ? tail(logFile) : ''}`);
     }
     try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      const r = await fetchFor(url)(url, { signal: AbortSignal.timeout(1000) });
       if (r.ok) return;
     } catch {}
     if (Date.now() > deadline) throw new Error(`${url} not healthy after ${timeoutMs} ms\n${logFile ? tail(logFile) : ''}`);
@@ -121,9 +158,13 @@ function tail(file: string, lines = 40): string {
   }
 }
 
-function runTs(entry: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+function runTs(entry: string, env: NodeJS.ProcessEnv, logFile: string, netns?: string): ChildProcess {
   const out = fs.openSync(logFile, 'a');
-  return spawn(process.execPath, ['-r', '@swc-node/register', entry], {
+  const argv = [process.execPath, '-r', '@swc-node/register', entry];
+  // nsenter switches the network namespace only (`ip netns exec` would also remount /sys, hiding the
+  // cgroup hierarchies runc needs) and execs node: the child's PID is node's own.
+  const [cmd, ...args] = netns ? ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv] : argv;
+  return spawn(cmd!, args, {
     cwd: REPO,
     env,
     stdio: ['ignore', out, out],
@@ -155,11 +196,20 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   fs.mkdirSync(logsDir);
   const databaseUrl = withDatabase(TEST_DATABASE_URL, `berth_sys_${id}`);
   await migrateDeploy(databaseUrl);
-  const redisDb = claimRedisDb();
-  const redisUrl = `${REDIS_BASE.replace(/\/\d*$/, '')}/${redisDb.index}`;
+  const redisDb = opts.redisUrl ? { index: 0, release: () => undefined } : claimRedisDb();
+  const redisUrl = opts.redisUrl ?? `${REDIS_BASE.replace(/\/\d*$/, '')}/${redisDb.index}`;
+  // What a process in another network namespace uses: the same Redis database through the control address.
+  const nsRedisUrl = (() => {
+    if (!opts.controlAddress) return redisUrl;
+    const u = new URL(redisUrl);
+    u.hostname = opts.controlAddress;
+    return u.toString();
+  })();
+  const apiHost = opts.controlAddress ?? '127.0.0.1';
   // Each system its own pod range (its Redis slot is exclusive on this machine): systems running at
   // once would otherwise each give their first node the same subnet, and their bridges in the one
   // host network namespace would clash. 172.17-31.0.0/16: clear of the ranges older harnesses use.
+  // (A lab sets BERTH_CLUSTER_CIDR of its own through `env`.)
   const clusterCidr = `172.${16 + redisDb.index}.0.0/16`;
   // A fresh Redis database for this system.
   const { default: Redis } = await import('ioredis');
@@ -185,24 +235,26 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     ...opts.env,
   };
   const procs: { name: string; proc: ChildProcess }[] = [];
-  const start = async (app: 'api' | 'scheduler' | 'gateway', env: NodeJS.ProcessEnv, healthUrl: string) => {
+  const start = async (app: 'api' | 'scheduler' | 'gateway', env: NodeJS.ProcessEnv, healthUrl: string, netns?: string) => {
     const logFile = path.join(logsDir, `${app}.log`);
-    const proc = runTs(`apps/${app}/src/main.ts`, { ...common, ...env, ...opts.appEnv?.[app] }, logFile);
+    const proc = runTs(`apps/${app}/src/main.ts`, { ...common, ...env, ...opts.appEnv?.[app] }, logFile, netns);
     procs.push({ name: app, proc });
     await waitHttp(healthUrl, 60_000, proc, logFile);
   };
 
   const agents: AgentProcess[] = [];
-  const agentNets = new Map<string, { index: number; release: () => void }>();
+  /** Agents started so far; `net` is the root-namespace bridge slot of an agent outside a lab host. */
+  const agentNets = new Map<string, { net: { index: number; release: () => void } | null }>();
+  const gatewayHost = opts.gatewayNetns?.address ?? '127.0.0.1';
   let stopped = false;
   const system: RunningSystem = {
-    apiUrl: `http://127.0.0.1:${apiPort}`,
-    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+    apiUrl: opts.apiTls ? `https://localhost:${apiPort}` : `http://${apiHost}:${apiPort}`,
+    gatewayUrl: `http://${gatewayHost}:${gatewayPort}`,
     gatewayPort,
-    opsUrls: { scheduler: `http://127.0.0.1:${schedulerOps}`, gateway: `http://127.0.0.1:${gatewayOps}` },
+    opsUrls: { scheduler: `http://127.0.0.1:${schedulerOps}`, gateway: `http://${gatewayHost}:${gatewayOps}` },
     databaseUrl,
     redisUrl,
-    clusterCidr,
+    clusterCidr: opts.env?.BERTH_CLUSTER_CIDR ?? clusterCidr,
     adminEmail,
     adminPassword,
     adminToken: '',
@@ -210,35 +262,43 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     dataDir,
     agents,
     logs: (app) => tail(path.join(logsDir, `${app}.log`), 200),
-    startAgent: async (name?: string, startOpts: { joinToken?: string; env?: Record<string, string> } = {}) => {
+    pids: () => procs.map((p) => p.proc.pid!).filter(Boolean),
+    startAgent: async (name?: string, startOpts: AgentStartOptions = {}) => {
       const n = name ?? `node-${agents.length + 1}-${id}`;
-      const ops = await freePort();
+      // A lab host has its own network namespace, so its own ports: any port is free there.
+      const ops = startOpts.netns ? 9102 : await freePort();
+      const opsHost = startOpts.netns ? (startOpts.address ?? '127.0.0.1') : '127.0.0.1';
       const existing = agentNets.get(n);
-      const net = existing ?? claimSlot('subnet', 0, 255);
-      agentNets.set(n, net);
+      // Outside a lab host each agent gets its own bridge and subnet: agents of two systems sharing
+      // one bridge and subnet would hand out the same addresses from separate IPAM stores.
+      const net = existing?.net ?? (startOpts.netns ? null : claimSlot('subnet', 0, 255));
+      agentNets.set(n, { net });
       const logFile = path.join(logsDir, `agent-${n}.log`);
       const proc = runTs(
         'apps/agent/src/main.ts',
         {
           ...common,
           DATABASE_URL: '',
+          ...(startOpts.netns ? { REDIS_URL: nsRedisUrl, BERTH_AGENT_OPS_HOST: opsHost } : {}),
           BERTH_API_URL: system.apiUrl,
+          ...(opts.apiTls ? { BERTH_CA_FILE: opts.apiTls.caFile } : {}),
           BERTH_JOIN_TOKEN: startOpts.joinToken ?? joinToken,
           BERTH_NODE_NAME: n,
           BERTH_AGENT_OPS_PORT: String(ops),
           BERTH_RUNTIME: opts.runtime ?? 'runc',
           // Each agent its own bridge (unique on the machine); its subnet is the one the api assigns.
-          BERTH_CNI_BRIDGE: `bt${net.index}`,
+          ...(net ? { BERTH_CNI_BRIDGE: `bt${net.index}` } : {}),
           ...opts.appEnv?.agent,
           ...startOpts.env,
         },
         logFile,
+        startOpts.netns,
       );
       procs.push({ name: `agent-${n}`, proc });
-      await waitHttp(`http://127.0.0.1:${ops}/healthz`, 60_000, proc, logFile);
+      await waitHttp(`http://${opsHost}:${ops}/healthz`, 60_000, proc, logFile);
       const a: AgentProcess = {
         name: n,
-        opsUrl: `http://127.0.0.1:${ops}`,
+        opsUrl: `http://${opsHost}:${ops}`,
         pid: proc.pid!,
         kill: (signal = 'SIGKILL') => killProc(proc, signal),
       };
@@ -252,7 +312,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
       stopped = true;
       // Agents first, gracefully, so they stop and destroy their containers.
       for (const p of [...procs].reverse()) await killProc(p.proc, 'SIGTERM');
-      for (const [name, net] of agentNets) {
+      for (const [name, { net }] of agentNets) {
         // runc's state root of the agent: removed only when empty (a container left behind keeps it
         // for the leftover checks to find).
         try {
@@ -268,12 +328,18 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
             /* not there, or still holding a container */
           }
         }
-        // The bridge outlives its agents; remove it so the host keeps no test interfaces. An agent
-        // that was killed leaves its masquerade chain (nat), removed here too.
+        // The bridge outlives its agents; remove it so the host keeps no test interfaces. The same for
+        // the agent's tenant isolation table (an agent that did not stop gracefully leaves it). (A lab
+        // host's bridge and table live in the host's namespace and go with it.)
+        if (!net) continue;
         await new Promise((r) => execFile('ip', ['link', 'del', `bt${net.index}`], () => r(undefined)));
+        await new Promise((r) => execFile('nft', ['delete', 'table', 'inet', `berth_iso_bt${net.index}`], () => r(undefined)));
+        // An agent that was killed leaves its masquerade chain (nat) too.
         for (const bridge of [`bt${net.index}`, cniBridgeFor({ BERTH_CNI_BRIDGE: 'auto' }, name)]) await removeMasqueradeChain(bridge);
         net.release();
       }
+      // The nodes' Redis ACL users (server-wide, not per database) go with the system.
+      await dropNodeRedisUsers(databaseUrl, redisUrl).catch(() => undefined);
       redisDb.release();
       await dropDatabase(databaseUrl).catch(() => undefined);
       if (!process.env.BERTH_TEST_KEEP) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -281,11 +347,16 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
   };
 
   let joinToken = '';
+  if (opts.apiTls) tlsFetch.set(new URL(system.apiUrl).origin, fetchTrusting(opts.apiTls.caFile));
   try {
     await start(
       'api',
       {
         BERTH_API_PORT: String(apiPort),
+        BERTH_API_HOST: apiHost,
+        // Agents get their Redis address (and their own ACL user) from the api: in a lab, the control address.
+        ...(opts.controlAddress ? { BERTH_AGENT_REDIS_URL: nsRedisUrl } : {}),
+        ...(opts.apiTls ? { BERTH_API_TLS_CERT_FILE: opts.apiTls.certFile, BERTH_API_TLS_KEY_FILE: opts.apiTls.keyFile } : {}),
         BERTH_BOOTSTRAP_ADMIN_EMAIL: adminEmail,
         BERTH_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
       },
@@ -294,8 +365,13 @@ export async function startSystem(opts: SystemOptions = {}): Promise<RunningSyst
     await start('scheduler', { BERTH_SCHEDULER_OPS_PORT: String(schedulerOps) }, `${system.opsUrls.scheduler}/healthz`);
     await start(
       'gateway',
-      { BERTH_GATEWAY_PORT: String(gatewayPort), BERTH_GATEWAY_OPS_PORT: String(gatewayOps) },
+      {
+        BERTH_GATEWAY_PORT: String(gatewayPort),
+        BERTH_GATEWAY_OPS_PORT: String(gatewayOps),
+        ...(opts.gatewayNetns ? { BERTH_GATEWAY_HOST: gatewayHost, REDIS_URL: nsRedisUrl } : {}),
+      },
       `${system.opsUrls.gateway}/healthz`,
+      opts.gatewayNetns?.netns,
     );
     // Log in as the bootstrap admin, make an admin API token and a node join token.
     const login = await api(system.apiUrl, 'POST', '/v1/auth/login', { email: adminEmail, password: adminPassword });
@@ -323,12 +399,32 @@ export async function removeMasqueradeChain(bridge: string): Promise<void> {
   await quietExec(['-t', 'nat', '-X', chain]);
 }
 
+async function dropNodeRedisUsers(databaseUrl: string, redisUrl: string): Promise<void> {
+  const { Client } = await import('pg');
+  const db = new Client({ connectionString: databaseUrl });
+  await db.connect();
+  let ids: string[];
+  try {
+    ids = (await db.query<{ id: string }>('select id from "Node"')).rows.map((r) => r.id);
+  } finally {
+    await db.end();
+  }
+  if (!ids.length) return;
+  const { default: Redis } = await import('ioredis');
+  const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    for (let i = 0; i < ids.length; i += 500) await r.call('ACL', 'DELUSER', ...ids.slice(i, i + 500).map((id) => `berth-node-${id}`));
+  } finally {
+    r.disconnect();
+  }
+}
+
 /** Minimal JSON client for harness set-up; throws with the API's error body on non-2xx. */
 export async function api(base: string, method: string, p: string, body?: unknown, bearer?: string, project?: string): Promise<any> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (project) headers['x-berth-project'] = project;
-  const r = await fetch(`${base}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetchFor(base)(`${base}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   const json = text ? JSON.parse(text) : undefined;
   if (!r.ok) throw new Error(`${method} ${p} → ${r.status} ${text}`);

@@ -13,6 +13,11 @@ export const agentConfigSchema = commonSchema.extend({
   BERTH_NODE_NAME: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label').default('node-1'),
   /** Where the api listens; the agent registers there (join token once, then its own node credential). */
   BERTH_API_URL: z.string().url().default('http://127.0.0.1:8080'),
+  /**
+   * PEM CA certificate(s) the agent trusts for an https:// BERTH_API_URL and a rediss:// Redis URL
+   * (the system's CAs when unset).
+   */
+  BERTH_CA_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   /** Needed only to join (no credential stored in <data dir>/agent-<name>/node-credential yet, or it was revoked). */
   BERTH_JOIN_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^bjt_/, 'must be a node join token (bjt_...)').optional()),
   /** Address the gateway reaches this node's containers through (reported at registration). */
@@ -62,6 +67,12 @@ export const agentConfigSchema = commonSchema.extend({
   BERTH_CNI_BRIDGE: z.string().max(15).default('berth0'),
   /** Overrides the assigned pod subnet for the bridge (only for a node outside the pod network; routes will not match). */
   BERTH_CNI_SUBNET: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR').optional()),
+  /**
+   * runc: tenant isolation (nftables table `berth_iso_<bridge>`, docs/cluster.md): replicas reach only
+   * their own project's replicas, never the node's or other nodes' addresses nor 169.254.0.0/16.
+   * `off` leaves every pod open to every other (single-tenant machines, kernels without nf_tables).
+   */
+  BERTH_TENANT_ISOLATION: z.enum(['on', 'off']).default('on'),
   BERTH_REGISTRY_INSECURE: z
     .string()
     .default('')

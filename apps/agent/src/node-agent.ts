@@ -58,7 +58,17 @@ export interface NodeAgentOptions {
 /** Applies the cluster's pod-network state on this node; idempotent, the newest `computedAt` wins. */
 export interface NodeNetwork {
   apply(state: NetworkSyncJob): Promise<void>;
+  /**
+   * A local replica's container has its address (called before the agent reports it RUNNING, so the
+   * node knows the address's project without waiting for the scheduler). A rejection fails the start.
+   */
+  attached?(r: { replicaId: string; projectId: string | null; address: string }): Promise<void>;
+  /** A local replica's container is about to be destroyed (its address may be handed out again after). */
+  detaching?(replicaId: string): Promise<void>;
 }
+
+/** Container annotation naming the replica's project (the key of its addresses in network-sync `projects`). */
+export const PROJECT_ANNOTATION = 'berth.dev/project';
 
 interface Entry {
   spec: ReplicaSpec;
@@ -92,7 +102,12 @@ export class NodeAgent {
     return this.seq;
   }
 
-  constructor(private readonly o: NodeAgentOptions) {}
+  private readonly o: NodeAgentOptions;
+
+  constructor(o: NodeAgentOptions) {
+    // Every container start/recover/destroy passes the network's hooks (tenant isolation's local sets).
+    this.o = o.network && (o.network.attached || o.network.detaching) ? { ...o, runtime: withNetworkHooks(o.runtime, o.network) } : o;
+  }
 
   get nodeId(): string {
     return this.o.nodeId;
@@ -431,6 +446,7 @@ function reportJob(nodeId: string, replicaId: string, generation: number, state:
 
 export function containerSpec(spec: ReplicaSpec, prepared: { rootfs: ContainerSpec['rootfs']; image: ContainerSpec['image'] }): ContainerSpec {
   const annotations: Record<string, string> = { [SPEC_ANNOTATION]: JSON.stringify(spec), 'berth.dev/service': spec.serviceName };
+  if (spec.projectId) annotations[PROJECT_ANNOTATION] = spec.projectId;
   if (spec.env[HOLLOW_ENV]) annotations[HOLLOW_ANNOTATION] = spec.env[HOLLOW_ENV];
   return {
     id: spec.replicaId,
@@ -444,5 +460,39 @@ export function containerSpec(spec: ReplicaSpec, prepared: { rootfs: ContainerSp
     readOnlyRootfs: spec.readOnlyRootfs,
     user: spec.user ?? null,
     annotations,
+  };
+}
+
+/**
+ * The runtime as the agent drives it when the node network wants to know local addresses: after a
+ * start (or a recovery) the address is registered with its project before anyone hears of it, and
+ * before a destroy releases the address it is unregistered.
+ */
+export function withNetworkHooks(runtime: ContainerRuntime, network: NodeNetwork): ContainerRuntime {
+  const attach = async (id: string, address: string | null, annotations: Record<string, string> | undefined) => {
+    if (address && network.attached) await network.attached({ replicaId: id, projectId: annotations?.[PROJECT_ANNOTATION] ?? null, address });
+  };
+  return {
+    name: runtime.name,
+    async start(spec) {
+      const h = await runtime.start(spec);
+      await attach(spec.id, h.address, spec.annotations);
+      return h;
+    },
+    async recover(id) {
+      const h = await runtime.recover(id);
+      await attach(id, h.address, (await runtime.inspect(id)).annotations);
+      return h;
+    },
+    async destroy(id, opts) {
+      // A failure here only leaves the address in its old set until the next change (the table is rewritten whole).
+      await network.detaching?.(id).catch(() => undefined);
+      return runtime.destroy(id, opts);
+    },
+    wait: (id) => runtime.wait(id),
+    stop: (id, opts) => runtime.stop(id, opts),
+    inspect: (id) => runtime.inspect(id),
+    list: () => runtime.list(),
+    logs: (id) => runtime.logs(id),
   };
 }

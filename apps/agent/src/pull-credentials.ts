@@ -1,4 +1,5 @@
 import type { ReplicaSpec } from '@berth/contracts';
+import type { ApiFetch } from './api-link';
 import { RegistryAuthError, RegistryUnavailableError, type CredentialProvider, type RegistryCredentials } from '@berth/oci';
 
 /**
@@ -24,7 +25,7 @@ export type PullCredentialsResponse = RegistryCredentials;
 
 export type ReplicaCredentials = (spec: ReplicaSpec) => CredentialProvider | undefined;
 
-export function apiPullCredentials(opts: { apiUrl: string; credential: string; nodeId: string; timeoutMs?: number }): ReplicaCredentials {
+export function apiPullCredentials(opts: { apiUrl: string; credential: string; nodeId: string; timeoutMs?: number; fetch?: ApiFetch }): ReplicaCredentials {
   return (spec) => async (registry) => {
     // Only the replica's own image registry: a redirect or a foreign layer URL gets nothing.
     if (registry !== spec.image.registry) return undefined;
@@ -32,7 +33,7 @@ export function apiPullCredentials(opts: { apiUrl: string; credential: string; n
     const body: PullCredentialsRequest = { replicaId: spec.replicaId, registry };
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = await (opts.fetch ?? fetch)(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${opts.credential}` },
         body: JSON.stringify(body),

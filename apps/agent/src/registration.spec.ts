@@ -72,4 +72,43 @@ describe('joinOrReturn', () => {
     await expect(joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_z', store, req, register })).rejects.toThrow(/without a node credential/);
     expect(store.read()).toBeUndefined();
   });
+
+  describe('the node\'s own Redis user', () => {
+    const seen: (string | undefined)[] = [];
+    const redisApi = (password?: () => string | undefined): typeof registerNode => async (_url, bearer, r) => {
+      seen.push(r.redis);
+      const pw = password?.();
+      const redis = { url: 'rediss://cp:6380', username: 'berth-node-id1', ...(pw ? { password: pw } : {}) };
+      return bearer.startsWith('bjt_') ? { nodeId: 'id1', heartbeatIntervalMs: 2000, credential: 'bnc_one', redis, network } : { nodeId: 'id1', heartbeatIntervalMs: 2000, redis, network };
+    };
+    beforeEach(() => (seen.length = 0));
+
+    it('a join asks for a password and keeps it (0600); a return keeps it and gets none', async () => {
+      let issued: string | undefined = 'p'.repeat(43);
+      const register = redisApi(() => issued);
+      expect((await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req, register })).redis).toEqual({ url: 'rediss://cp:6380', username: 'berth-node-id1', password: 'p'.repeat(43) });
+      expect(fs.statSync(store.redisPasswordPath).mode & 0o777).toBe(0o600);
+      issued = undefined;
+      expect((await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req, register })).redis?.password).toBe('p'.repeat(43));
+      expect(seen).toEqual(['issue', 'keep']);
+    });
+
+    it('a lost password file, or one Redis refused, is replaced by a new one', async () => {
+      store.write('bnc_one');
+      let n = 0;
+      const register = redisApi(() => (seen.at(-1) === 'issue' ? `${++n}`.repeat(20) : undefined));
+      expect((await joinOrReturn({ apiUrl: 'http://api', joinToken: undefined, store, req, register })).redis?.password).toBe('1'.repeat(20));
+      expect((await joinOrReturn({ apiUrl: 'http://api', joinToken: undefined, store, req, register, forceIssue: true })).redis?.password).toBe('2'.repeat(20));
+      expect(store.readRedisPassword()).toBe('2'.repeat(20));
+      expect(seen).toEqual(['issue', 'issue']);
+    });
+
+    it('`none` (simulated nodes sharing a connection) asks for no user; an api without ACL answers none', async () => {
+      const register = redisApi(() => 'x'.repeat(20));
+      await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req: { ...req, redis: 'none' }, register });
+      expect(seen).toEqual(['none']);
+      const off: typeof registerNode = async () => ({ nodeId: 'id1', heartbeatIntervalMs: 2000, network });
+      expect((await joinOrReturn({ apiUrl: 'http://api', joinToken: 'bjt_join', store, req, register: off })).redis).toBeUndefined();
+    });
+  });
 });

@@ -31,6 +31,8 @@ export const apiConfigSchema = commonSchema
     BERTH_GATEWAY_PUBLIC_PORT: port(8000),
     /** BullMQ key prefix; the scheduler must use the same one. */
     BERTH_QUEUE_PREFIX: z.string().min(1).default('bull'),
+    /** Prefix of shared Redis keys the api reads (the traffic history); the gateways and the scheduler must use the same. */
+    BERTH_REDIS_KEY_PREFIX: z.string().default(''),
     BERTH_API_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
     /** Per-principal token bucket: sustained requests per second and burst size. High defaults: opt-in throttling. */
     BERTH_API_RATE_LIMIT_RPS: z.coerce.number().positive().default(10_000),
@@ -48,6 +50,16 @@ export const apiConfigSchema = commonSchema
     BERTH_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8).optional(),
     /** Request logs (one line per request) at info level. */
     BERTH_API_ACCESS_LOG: bool(true),
+    /**
+     * One Redis ACL user per node (docs/cluster.md, "Security of the agent link"): `on` needs Redis >= 7
+     * and an api Redis user allowed to run ACL; `off` for a Redis without ACL (agents then use their own REDIS_URL).
+     */
+    BERTH_REDIS_NODE_ACL: z.enum(['on', 'off']).default('on'),
+    /** The Redis URL handed to agents at registration (no credentials in it); default REDIS_URL without its user/password. */
+    BERTH_AGENT_REDIS_URL: z.string().regex(/^rediss?:\/\/[^/@\s]+(\/\d+)?$/, 'must be redis://host:port[/db] or rediss://host:port[/db], without credentials').optional(),
+    /** Serve the api over HTTPS: PEM certificate (chain) and key files, both or neither. */
+    BERTH_API_TLS_CERT_FILE: z.string().min(1).optional(),
+    BERTH_API_TLS_KEY_FILE: z.string().min(1).optional(),
     /** Built dashboard (npm run dashboard:build); served at / when the directory exists. */
     BERTH_DASHBOARD_DIR: z.string().min(1).default('apps/dashboard/dist'),
     // The pod network (docs/cluster.md): mode, range, WireGuard port, handed to agents at registration.
@@ -58,9 +70,23 @@ export const apiConfigSchema = commonSchema
   .superRefine((c, ctx) => {
     const range = podRangeProblem({ clusterCidr: c.BERTH_CLUSTER_CIDR, nodeMask: c.BERTH_NODE_CIDR_MASK });
     if (range) ctx.addIssue({ code: 'custom', path: ['BERTH_CLUSTER_CIDR'], message: range });
+    if (!c.BERTH_API_TLS_CERT_FILE !== !c.BERTH_API_TLS_KEY_FILE) {
+      ctx.addIssue({ code: 'custom', path: [c.BERTH_API_TLS_CERT_FILE ? 'BERTH_API_TLS_KEY_FILE' : 'BERTH_API_TLS_CERT_FILE'], message: 'HTTPS needs both BERTH_API_TLS_CERT_FILE and BERTH_API_TLS_KEY_FILE' });
+    }
     if (c.NODE_ENV === 'production' && !c.BERTH_SECRET_KEY) {
       ctx.addIssue({ code: 'custom', path: ['BERTH_SECRET_KEY'], message: 'is required in production' });
     }
   });
 export type ApiConfig = z.infer<typeof apiConfigSchema>;
+
+/** The Redis URL agents get: BERTH_AGENT_REDIS_URL, else the api's own REDIS_URL without user and password. */
+export function agentRedisUrl(c: Pick<ApiConfig, 'REDIS_URL' | 'BERTH_AGENT_REDIS_URL'>): string {
+  if (c.BERTH_AGENT_REDIS_URL) return c.BERTH_AGENT_REDIS_URL;
+  const u = new URL(c.REDIS_URL);
+  u.username = '';
+  u.password = '';
+  u.search = '';
+  u.hash = '';
+  return u.toString().replace(/\/$/, '');
+}
 export const API_CONFIG = Symbol('API_CONFIG');

@@ -11,7 +11,7 @@
  * Exit codes: see errors.ts (ExitCode) and docs/cli.md.
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { parseRestartPolicy, type ReplicaOut, type RestartPolicy, type RevisionOut as Revision, type ServiceDetail } from '@berth/contracts';
+import { formatCpu, formatMemory, parseCpu, parseMemory, parseRestartPolicy, QuantityError, type ReplicaOut, type RestartPolicy, type RevisionOut as Revision, type ServiceDetail } from '@berth/contracts';
 import { ApiError, BerthClient } from './client';
 import { bashCompletion, type CommandSpec, zshCompletion } from './completion';
 import { CliConfig, configPath, readConfig, writeConfig } from './config';
@@ -79,6 +79,16 @@ const int = (what: string, min = 0) => (v: string) => {
   return n;
 };
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** `--cpu 0.5` / `--memory 1Gi`: checked here with the api's own rules (a typo fails before any request), sent as typed. */
+const quantity = (what: string, parse: (v: string) => number) => (v: string) => {
+  try {
+    parse(v);
+  } catch (e) {
+    if (e instanceof QuantityError) throw new UsageError(`${what}: ${e.message}`);
+    throw e;
+  }
+  return v;
+};
 /**
  * `--deleted [id]`: read a deleted service of that name (the most recently deleted one, or the one
  * with this id: `berth services --deleted` lists them) instead of the live one.
@@ -340,7 +350,7 @@ program
         `revision ${svc.activeRevision?.number ?? '-'} (${svc.activeRevision?.image ?? '-'} @ ${shortDigest(svc.activeRevision?.digest)}) ${paintState(out, svc.activeRevision?.status ?? '')}`,
         `replicas: ${svc.replicas.ready}/${svc.replicas.desired} ready · ${svc.scaling.summary}${svc.kind === 'worker' ? '' : ` · target concurrency ${spec.scaling.targetConcurrency}`}`,
         `port ${spec.port ?? 'none'} · restart ${restart} · health check ${health}`,
-        `resources ${spec.resources.cpuMillis}m CPU · ${spec.resources.memoryMiB} MiB · ${spec.resources.pids} pids · env ${Object.keys(spec.env).sort().join(', ') || '(none)'}`,
+        `resources ${formatCpu(spec.resources.cpuMillis)} CPU · ${formatMemory(spec.resources.memoryMiB)} memory · ${spec.resources.pids} pids · env ${Object.keys(spec.env).sort().join(', ') || '(none)'}`,
         '',
         table(replicaRows(replicas.filter(shownByDefault)), { paint: stateCell }),
       ].join('\n'),
@@ -364,8 +374,8 @@ function withConfigOptions(cmd: Command): Command {
     .option('--no-port', 'a worker: serves no port, gets no URL, is ready once running and is scaled by --min/--max only')
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable; replaces the whole env map)', collect)
     .option('--command <arg>', 'command override, one argument per flag (repeatable)', collect)
-    .option('--cpu <millicores>', 'CPU limit in millicores', int('--cpu', 1))
-    .option('--memory <MiB>', 'memory limit in MiB', int('--memory', 1))
+    .option('--cpu <cpu>', 'CPU per replica: millicores "250m" or CPUs "0.5", "2" (default 250m)', quantity('--cpu', parseCpu))
+    .option('--memory <size>', 'memory limit per replica: "256Mi", "1Gi", "512m" (Docker), or MiB (default 256Mi)', quantity('--memory', parseMemory))
     .option('--min <n>', 'minimum replicas (0 = scale to zero)', int('--min'))
     .option('--max <n>', 'maximum replicas', int('--max', 1))
     .option('--concurrency <n>', 'target concurrent requests per replica (autoscaling)', int('--concurrency', 1))
@@ -388,7 +398,8 @@ function configBody(o: Record<string, any>): Record<string, unknown> {
   else if (o.port !== undefined && o.port !== true) body.port = o.port;
   if (o.env) body.env = parsePairs(o.env, '--env');
   if (o.command) body.command = o.command;
-  if (o.cpu !== undefined || o.memory !== undefined) body.resources = { cpuMillis: o.cpu, memoryMiB: o.memory };
+  // The typed form goes to the api, which parses it with the same rules (and names the field if it is off).
+  if (o.cpu !== undefined || o.memory !== undefined) body.resources = { cpu: o.cpu, memory: o.memory };
   const concurrency = o.concurrency ?? o.target;
   if (o.min !== undefined || o.max !== undefined || concurrency !== undefined) body.scaling = { min: o.min, max: o.max, targetConcurrency: concurrency };
   const restart = o.restart as RestartPolicy | undefined;
@@ -641,8 +652,8 @@ const nodes = program
         items.map((n) => ({
           name: n.name,
           status: n.status,
-          cpu: n.capacity ? `${n.allocated?.cpuMillis ?? '?'}/${n.capacity.cpuMillis}m` : n.cpuMillis,
-          memory: n.capacity ? `${n.allocated?.memoryMiB ?? '?'}/${n.capacity.memoryMiB}Mi` : n.memoryMiB,
+          cpu: n.capacity ? `${n.allocated ? formatCpu(n.allocated.cpuMillis) : '?'}/${formatCpu(n.capacity.cpuMillis)}` : n.cpuMillis,
+          memory: n.capacity ? `${n.allocated ? formatMemory(n.allocated.memoryMiB) : '?'}/${formatMemory(n.capacity.memoryMiB)}` : n.memoryMiB,
           replicas: n.replicas ?? n.replicaCount,
           heartbeat: age(n.lastHeartbeatAt),
           version: n.agentVersion,

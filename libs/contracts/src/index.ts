@@ -4,3 +4,6 @@ export * from './errors';
 export * from './routing';
 export * from './service-config';
 export * from './node-registration';
+export * from './quantities';
+export * from './service-metrics';
+export * from './node-redis';

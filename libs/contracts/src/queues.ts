@@ -70,6 +70,12 @@ export function reconcileJobOptions(serviceId: string) {
 export const ReplicaSpecSchema = z.strictObject({
   replicaId: z.string().min(1),
   serviceId: z.string().min(1),
+  /**
+   * The project (tenant) the replica belongs to: the key of its address in network-sync `projects`;
+   * the agent isolates the replica from other projects' replicas from its first packet. Optional
+   * only so containers started before it existed still recover (they are isolated from every pod).
+   */
+  projectId: z.string().min(1).optional(),
   projectSlug: z.string().min(1),
   serviceName: z.string().min(1),
   revisionId: z.string().min(1),
@@ -359,6 +365,11 @@ export const RedisKey = {
    * shows it on the replica list (`pull`) so clients can draw per-node pull progress.
    */
   pull: (replicaId: string) => `berth:pull:${replicaId}`,
+  /**
+   * Hash of one service's traffic in one minute (`minute` = ms since the epoch / 60 000): fields and
+   * their writers in service-metrics.ts (`MetricsField`); expires after SERVICE_METRICS_RETENTION_MINUTES.
+   */
+  serviceMetrics: (serviceId: string, minute: number) => `berth:metrics:${serviceId}:${minute}`,
   /** Node registration results keyed by the agent's registration request id. */
   nodeSession: (nodeId: string) => `berth:node:${nodeId}`,
 } as const;

@@ -63,6 +63,26 @@ describe('service config contract', () => {
     expect(issuesOf(ServiceConfigInputSchema, { command: [] })[0].message).toMatch(/null restores the image default/);
   });
 
+  it('resources in the forms people type: cpu "500m" / 0.5, memory "256Mi" / "1Gi" / "512m", or the stored fields', () => {
+    const res = (r: unknown) => {
+      const p = ServiceConfigInputSchema.safeParse({ resources: r });
+      return p.success ? p.data.resources : zodIssues(p.error);
+    };
+    expect(res({ cpu: '500m', memory: '256Mi' })).toEqual({ cpuMillis: 500, memoryMiB: 256 });
+    expect(res({ cpu: 0.5, memory: '1Gi', pids: 100 })).toEqual({ cpuMillis: 500, memoryMiB: 1024, pids: 100 });
+    expect(res({ cpu: '2', memory: '512m' })).toEqual({ cpuMillis: 2000, memoryMiB: 512 });
+    expect(res({ cpuMillis: 250, memoryMiB: 64 })).toEqual({ cpuMillis: 250, memoryMiB: 64 });
+    expect(res({ cpu: '250' })).toEqual([{ path: 'resources.cpu', message: 'resources.cpu: CPU "250" is 250 CPUs; for millicores write "250m"' }]);
+    expect(res({ cpu: '1', cpuMillis: 100 })).toEqual([{ path: 'resources.cpu', message: 'resources.cpu: give cpu or cpuMillis, not both' }]);
+    expect(res({ cpu: '5m' })).toEqual([{ path: 'resources.cpuMillis', message: 'resources.cpuMillis: CPU must be at least 10m' }]);
+    expect(res({ memory: '1Ti' })).toEqual([{ path: 'resources.memoryMiB', message: 'resources.memoryMiB: memory must be at most 256Gi' }]);
+    expect((res({ memory: 'lots' }) as { message: string }[])[0].message).toMatch(/"256Mi", "1Gi"/);
+    // A wrong type is named as such, not as missing.
+    expect(res({ cpuMillis: 'x' })).toEqual([{ path: 'resources.cpuMillis', message: 'resources.cpuMillis: cpuMillis must be a whole number of millicores' }]);
+    const schema = openApiSchema(CreateServiceInputSchema, 'input') as { properties: { resources: { properties: Record<string, unknown> } } };
+    expect(Object.keys(schema.properties.resources.properties)).toEqual(['cpu', 'memory', 'cpuMillis', 'memoryMiB', 'pids']);
+  });
+
   it('null port makes a worker: no default health check, and a check needs its own port', () => {
     const input = ServiceConfigInputSchema.parse({ port: null });
     const r = applyConfigInput(initialSpec(input), input);

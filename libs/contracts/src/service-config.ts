@@ -12,6 +12,7 @@
  * zod schemas and the TypeScript types inferred from them; no I/O.
  */
 import { z } from 'zod';
+import { parseCpu, parseMemory, QuantityError } from './quantities';
 
 // ---------------------------------------------------------------- building blocks
 
@@ -44,11 +45,49 @@ export const CommandSchema = z
   .max(256, 'command has at most 256 arguments');
 
 export const ResourcesSchema = z.strictObject({
-  cpuMillis: z.int().min(10).max(64000).describe('CPU in millicores'),
-  memoryMiB: z.int().min(16).max(262144),
-  pids: z.int().min(8).max(65536),
+  cpuMillis: z.int('cpuMillis must be a whole number of millicores').min(10, 'CPU must be at least 10m').max(64000, 'CPU must be at most 64 (64000m)').describe('CPU in millicores'),
+  memoryMiB: z.int('memoryMiB must be a whole number of MiB').min(16, 'memory must be at least 16Mi').max(262144, 'memory must be at most 256Gi').describe('memory in MiB'),
+  pids: z.int('pids must be a whole number').min(8, 'pids must be at least 8').max(65536, 'pids must be at most 65536'),
 });
 export type Resources = z.infer<typeof ResourcesSchema>;
+
+const quantity = (what: string) => z.union([z.string().max(32, `${what} must be at most 32 characters`), z.number()]);
+
+/**
+ * Resources as a user writes them: `cpu` ("500m", "0.5", 2) and `memory` ("256Mi", "1Gi", "512m")
+ * in the forms `quantities.ts` accepts, or the stored fields `cpuMillis` / `memoryMiB` themselves
+ * (not both for one resource). Output: the stored fields, range-checked.
+ */
+export const ResourcesInputSchema = z
+  .strictObject({
+    cpu: quantity('cpu').optional().describe('"500m" (millicores) or "0.5" / 2 (CPUs), as Kubernetes and Docker write it'),
+    memory: quantity('memory').optional().describe('"256Mi", "1Gi", "512m" (Docker: MiB), "500MB", or a number of MiB'),
+    cpuMillis: ResourcesSchema.shape.cpuMillis.optional().describe('CPU in millicores (alternative to cpu)'),
+    memoryMiB: ResourcesSchema.shape.memoryMiB.optional().describe('memory in MiB (alternative to memory)'),
+    pids: ResourcesSchema.shape.pids.optional(),
+  })
+  .transform((r, ctx) => {
+    const out: Record<string, unknown> = {};
+    const convert = (key: 'cpu' | 'memory', stored: 'cpuMillis' | 'memoryMiB', parse: (v: string | number) => number) => {
+      if (r[key] !== undefined && r[stored] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `give ${key} or ${stored}, not both` });
+        return;
+      }
+      if (r[stored] !== undefined) out[stored] = r[stored];
+      if (r[key] === undefined) return;
+      try {
+        out[stored] = parse(r[key]);
+      } catch (e) {
+        if (!(e instanceof QuantityError)) throw e;
+        ctx.addIssue({ code: 'custom', path: [key], message: e.message });
+      }
+    };
+    convert('cpu', 'cpuMillis', parseCpu);
+    convert('memory', 'memoryMiB', parseMemory);
+    if (r.pids !== undefined) out.pids = r.pids;
+    return out;
+  })
+  .pipe(ResourcesSchema.partial());
 
 export const RESTART_POLICIES = ['no', 'always', 'on-failure'] as const;
 export type RestartPolicyName = (typeof RESTART_POLICIES)[number];
@@ -207,7 +246,8 @@ function issueOut(i: z.core.$ZodIssue): { path: string; message: string } {
     const keys = i.keys.map((k) => (path ? `${path}.${k}` : k));
     return { path: keys[0], message: `${keys.join(', ')} ${keys.length > 1 ? 'are' : 'is'} not allowed` };
   }
-  if (i.code === 'invalid_type' && i.input === undefined) return { path, message: `${path} is required` };
+  // zod reports `input` only when asked to; its default message ends "received undefined" for a missing value.
+  if (i.code === 'invalid_type' && (('input' in i && i.input === undefined) || /received undefined$/.test(i.message))) return { path, message: `${path} is required` };
   return { path, message: path && !i.message.startsWith(path) ? `${path}: ${i.message}` : i.message };
 }
 
@@ -282,7 +322,7 @@ const CONFIG_INPUT_FIELDS = {
   port: SPEC_FIELDS.port.optional(),
   env: EnvSchema.optional(),
   command: CommandSchema.nullable().optional().describe('overrides the image entrypoint + cmd; null restores the image default'),
-  resources: ResourcesSchema.partial().optional(),
+  resources: ResourcesInputSchema.optional(),
   restartPolicy: RestartPolicyInputSchema.optional(),
   healthCheck: HealthCheckInputSchema.nullable().optional().describe('null disables health checking (ready once running); default: tcp on port, none for a worker'),
   scaling: ScalingSchema.partial().optional(),

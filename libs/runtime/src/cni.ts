@@ -19,6 +19,11 @@ export interface CniOptions {
   dataDir: string;
   netnsPrefix?: string;
   networkName?: string;
+  /**
+   * Leave IPv6 on inside containers (default off): pods are IPv4-only, and their link-local fe80::
+   * addresses would otherwise be a path around tenant isolation (pod → pod, pod → host).
+   */
+  ipv6?: boolean;
 }
 
 export interface NetworkAttachment {
@@ -48,6 +53,7 @@ export class CniNetwork {
   readonly dataDir: string;
   readonly netnsPrefix: string;
   readonly networkName: string;
+  readonly ipv6: boolean;
 
   constructor(opts: CniOptions) {
     this.pluginDir = opts.pluginDir ?? '/usr/lib/cni';
@@ -56,6 +62,7 @@ export class CniNetwork {
     this.dataDir = opts.dataDir;
     this.netnsPrefix = opts.netnsPrefix ?? 'berth-';
     this.networkName = opts.networkName ?? 'berth';
+    this.ipv6 = opts.ipv6 ?? false;
     if (this.bridge.length > 15) throw new Error(`bridge name ${this.bridge} is longer than 15 characters`);
     if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(this.subnet)) throw new Error(`subnet ${this.subnet} is not an IPv4 CIDR`);
   }
@@ -74,6 +81,9 @@ export class CniNetwork {
       type: 'bridge',
       bridge: this.bridge,
       isGateway: true,
+      // A default route through the bridge: without it a replica reaches only its own node's subnet,
+      // never another node's replicas (pod network across hosts) nor anything else.
+      isDefaultGateway: true,
       ipMasq: false,
       hairpinMode: true,
       ipam: { type: 'host-local', ranges: [[{ subnet: this.subnet }]], dataDir: join(this.dataDir, 'ipam') },
@@ -97,6 +107,15 @@ export class CniNetwork {
   /** Step 1 of add: the empty namespace (a container may already join it while `attach` runs). */
   async createNamespace(id: string): Promise<{ netnsName: string; netnsPath: string }> {
     await execOk('ip', ['netns', 'add', this.netnsName(id)]);
+    if (!this.ipv6) {
+      // Before eth0 exists, so it never gets an fe80:: address (`default` is what new interfaces inherit).
+      const r = await execFile('ip', ['netns', 'exec', this.netnsName(id), 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      // A kernel without IPv6 has nothing to turn off.
+      if (r.code !== 0 && !/No such file|cannot stat/.test(r.stderr)) {
+        await execFile('ip', ['netns', 'delete', this.netnsName(id)]);
+        throw new Error(`could not turn IPv6 off in ${this.netnsName(id)}: ${r.stderr.trim()}`);
+      }
+    }
     return { netnsName: this.netnsName(id), netnsPath: this.netnsPath(id) };
   }
 

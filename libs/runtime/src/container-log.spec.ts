@@ -33,29 +33,90 @@ describe('RotatingLogFile', () => {
     expect(await new RotatingLogFile(join(dir, 'none.log')).tail(5)).toEqual([]);
   });
 
+  /**
+   * Drives `follow` step by step without timers: the follower's poll wait is a promise the test
+   * resolves (`tick`), and `waiting()` resolves once the follower has read everything and waits.
+   */
+  function driven(log: RotatingLogFile, opts: { fromStart?: boolean } = {}) {
+    const ac = new AbortController();
+    const seen: string[] = [];
+    let release: (() => void) | null = null;
+    let parked: (() => void) | null = null;
+    const wait = () =>
+      new Promise<void>((r) => {
+        release = r;
+        parked?.();
+      });
+    const pump = (async () => {
+      for await (const line of log.follow(ac.signal, { ...opts, wait })) seen.push(line);
+    })();
+    return {
+      seen,
+      /** Resolves when the follower is parked in its wait (it has read all it could). */
+      waiting: () => new Promise<void>((r) => (release ? r() : (parked = r))),
+      /** Lets the follower look again, and resolves when it has read all it could. */
+      async tick() {
+        const go = release!;
+        release = null;
+        const parkedAgain = new Promise<void>((r) => (parked = r));
+        go();
+        await parkedAgain;
+      },
+      async stop() {
+        ac.abort();
+        release?.();
+        await pump;
+      },
+    };
+  }
+
   it('follow yields appended lines, joins partial writes, and survives a truncation', async () => {
     const path = join(dir, 'output.log');
     writeFileSync(path, 'before\n');
-    const log = new RotatingLogFile(path, { maxBytes: 1e6, files: 2, pollMs: 10 });
-    const ac = new AbortController();
-    const seen: string[] = [];
-    const it = log.follow(ac.signal)[Symbol.asyncIterator]();
-    const pump = (async () => {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        seen.push(r.value);
-        if (seen.length === 3) ac.abort();
-      }
-    })();
-    await new Promise((r) => setTimeout(r, 30));
+    const f = driven(new RotatingLogFile(path, { maxBytes: 1e6, files: 2, pollMs: 10 }));
+    await f.waiting(); // attached at the end of the file: `before` is not followed
     appendFileSync(path, 'one\ntw');
-    await new Promise((r) => setTimeout(r, 30));
+    await f.tick();
+    expect(f.seen).toEqual(['one']);
     appendFileSync(path, 'o\n');
-    await new Promise((r) => setTimeout(r, 30));
-    writeFileSync(path, 'x\n'); // truncated and rewritten, as rotation does
-    await pump;
-    expect(seen).toEqual(['one', 'two', 'x']);
+    await f.tick();
+    expect(f.seen).toEqual(['one', 'two']);
+    writeFileSync(path, 'x\n'); // truncated and rewritten
+    await f.tick();
+    await f.stop();
+    expect(f.seen).toEqual(['one', 'two', 'x']);
+  });
+
+  it('follow survives a copy-truncate rotation followed by more output than it had read (no line read from the middle, none lost)', async () => {
+    const path = join(dir, 'output.log');
+    writeFileSync(path, '');
+    const log = new RotatingLogFile(path, { maxBytes: 20, files: 3, pollMs: 10 });
+    const f = driven(log);
+    await f.waiting();
+    appendFileSync(path, 'first line\n');
+    await f.tick();
+    expect(f.seen).toEqual(['first line']);
+    // Before the follower looks again: more lines, a rotation, then more output than the follower had read.
+    appendFileSync(path, 'second line\nthird line\n');
+    expect(await log.rotateIfNeeded()).toBe(true);
+    appendFileSync(path, 'a much longer line after the rotation\n');
+    await f.tick();
+    await f.stop();
+    expect(f.seen).toEqual(['first line', 'second line', 'third line', 'a much longer line after the rotation']);
+  });
+
+  it('follow joins a line split across a rotation', async () => {
+    const path = join(dir, 'output.log');
+    writeFileSync(path, '');
+    const log = new RotatingLogFile(path, { maxBytes: 5, files: 2, pollMs: 10 });
+    const f = driven(log);
+    await f.waiting();
+    appendFileSync(path, 'hello wo');
+    await log.rotateIfNeeded();
+    appendFileSync(path, 'rld\nnext\n');
+    await f.tick();
+    await f.stop();
+    expect(f.seen).toEqual(['hello world', 'next']);
   });
 
   it('follow from the start yields what was written before it attached (a process that printed and exited at once)', async () => {

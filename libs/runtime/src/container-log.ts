@@ -57,26 +57,56 @@ export class RotatingLogFile implements ContainerLogReader {
     return n === 0 ? [] : lines.slice(-n);
   }
 
-  async *follow(signal: AbortSignal, opts: { fromStart?: boolean } = {}): AsyncIterable<string> {
+  /**
+   * Yields lines appended to the live file from now on (or from its start), until `signal` aborts.
+   *
+   * Rotation is detected by the identity of `<path>.1`, not by the live file shrinking: a
+   * copy-truncate followed by more output than the follower had read before the next poll leaves
+   * the live file larger than its offset, and a size check would then read from the middle of new
+   * lines. When `.1` is a new file (a rotation happened since the last look), the follower first
+   * reads the rest of what it had not read from `.1` (the live file's content at the copy), then
+   * continues at the start of the live file. With `files: 1` (truncate only) or more than one
+   * rotation between two looks, a shrink below the offset is the only sign left and the lines in
+   * between are lost (docs: the price of not owning the writer).
+   *
+   * `wait` replaces the poll delay (tests drive it explicitly instead of racing a timer).
+   */
+  async *follow(signal: AbortSignal, opts: { fromStart?: boolean; wait?: (signal: AbortSignal) => Promise<void> } = {}): AsyncIterable<string> {
+    const pollMs = this.opts.pollMs ?? 200;
+    const wait = opts.wait ?? ((s: AbortSignal) => abortableDelay(pollMs, s));
+    const rotated = `${this.path}.1`;
+    let rotatedId = this.opts.files > 1 ? await fileIdentity(rotated) : null;
     let pos = opts.fromStart ? 0 : ((await fileSize(this.path)) ?? 0);
     let partial = '';
-    const pollMs = this.opts.pollMs ?? 200;
+    const lines = function* (chunk: string) {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      yield* parts;
+    };
     while (!signal.aborted) {
+      if (this.opts.files > 1) {
+        const id = await fileIdentity(rotated);
+        if (id !== null && id !== rotatedId) {
+          // Rotated since the last look: what we had not read yet was copied into `.1`.
+          rotatedId = id;
+          const size = (await fileSize(rotated)) ?? 0;
+          if (size > pos) yield* lines(await readRange(rotated, pos, size));
+          // A partial last line stays partial: the writer may finish it in the truncated live file.
+          pos = 0;
+        }
+      }
       const size = (await fileSize(this.path)) ?? 0;
       if (size < pos) {
-        pos = 0; // truncated by rotation: the new data starts at 0
+        pos = 0; // truncated without a new `.1` (files: 1, or rotations we could not follow)
         partial = '';
       }
       if (size > pos) {
         const chunk = await readRange(this.path, pos, size);
         pos = size;
-        const text = partial + chunk;
-        const parts = text.split('\n');
-        partial = parts.pop() ?? '';
-        for (const line of parts) yield line;
+        yield* lines(chunk);
         continue;
       }
-      await abortableDelay(pollMs, signal);
+      await wait(signal);
     }
   }
 }
@@ -91,6 +121,17 @@ async function readRange(path: string, start: number, endExclusive: number): Pro
   const chunks: Buffer[] = [];
   for await (const c of createReadStream(path, { start, end: endExclusive - 1 })) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `dev:ino:birth` of a file, or null when it does not exist: a new file under the same name differs. */
+async function fileIdentity(path: string): Promise<string | null> {
+  try {
+    const st = await fs.stat(path, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.birthtimeNs || st.ctimeNs}`;
+  } catch (e) {
+    if (isMissing(e)) return null;
+    throw e;
+  }
 }
 
 async function fileSize(path: string): Promise<number | null> {

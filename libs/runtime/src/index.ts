@@ -7,6 +7,7 @@ export * from './cni';
 export * from './runc.runtime';
 export * from './hollow.runtime';
 export * from './start-failure';
+export * from './tenant-isolation';
 export * from './supervisor/probe-dialer';
 export * from './supervisor/restart-tracker';
 export * from './supervisor/health-prober';

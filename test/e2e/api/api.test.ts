@@ -347,6 +347,9 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expectError(await createWeb('bad7', { env: { 'not valid': 'x' } }), 400, 'VALIDATION', /env/);
       expectError(await createWeb('bad8', { scaling: { min: 3, max: 2 } }), 400, 'VALIDATION', /scaling\.min/);
       expectError(await createWeb('bad9', { healthCheck: { type: 'udp' } }), 400, 'VALIDATION', /healthCheck\.type/);
+      expectError(await createWeb('bad10', { resources: { cpu: '250' } }), 400, 'VALIDATION', /resources\.cpu: CPU "250" is 250 CPUs; for millicores write "250m"/);
+      expectError(await createWeb('bad11', { resources: { memory: '1 Gigabyte' } }), 400, 'VALIDATION', /resources\.memory: memory unit "Gigabyte" in "1 Gigabyte" is not understood/);
+      expectError(await createWeb('bad12', { port: 'x' }), 400, 'VALIDATION', /port must be an integer/);
       expectError(await deployer('GET', '/v1/services?limit=0'), 400, 'VALIDATION', /limit/);
       expectError(await deployer('GET', '/v1/services?cursor=abc'), 400, 'VALIDATION', /cursor/);
     });

@@ -234,6 +234,35 @@ describe('deploy and follow the rollout', () => {
   });
 });
 
+describe('resources in the units people type', () => {
+  it('--cpu 0.5 --memory 1Gi reach the replica\'s cgroup; status shows them as 500m and 1Gi; --cpu 250 is a usage error', async () => {
+    const bad = await berth(['deploy', 'units', '--image', fixtureImage('web:v1'), '--port', '8080', '--cpu', '250']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--cpu: CPU "250" is 250 CPUs; for millicores write "250m"');
+    expect((await berth(['deploy', 'units', '--image', fixtureImage('web:v1'), '--port', '8080', '--memory', 'lots'])).stderr).toMatch(/"256Mi", "1Gi"/);
+
+    succeeded(await berth(['deploy', 'units', '--image', fixtureImage('web:v1'), '--port', '8080', '--cpu', '0.5', '--memory', '1Gi', '--min', '1', '--max', '1']));
+    const status = await berth(['status', 'units']);
+    expect(status.stdout).toContain('resources 500m CPU · 1Gi memory · 256 pids');
+    const spec = JSON.parse((await berth(['status', 'units', '--json'])).stdout).spec;
+    expect(spec.resources).toMatchObject({ cpuMillis: 500, memoryMiB: 1024 });
+    // Where the agent uses them: the replica's cgroup (cgroupfs layout /berth/<node>/<replica>).
+    const [replica] = (JSON.parse((await berth(['ps', 'units', '--json'])).stdout) as any[]).filter((x) => x.state === 'READY');
+    const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+    const rel = `berth/${replica.node}/${replica.id}`;
+    if (v2) {
+      expect(fs.readFileSync(`/sys/fs/cgroup/${rel}/cpu.max`, 'utf8').trim()).toBe('50000 100000');
+      expect(fs.readFileSync(`/sys/fs/cgroup/${rel}/memory.max`, 'utf8').trim()).toBe(String(1024 * 1024 * 1024));
+    } else {
+      expect(Number(fs.readFileSync(`/sys/fs/cgroup/cpu/${rel}/cpu.cfs_quota_us`, 'utf8')) / Number(fs.readFileSync(`/sys/fs/cgroup/cpu/${rel}/cpu.cfs_period_us`, 'utf8'))).toBe(0.5);
+      expect(fs.readFileSync(`/sys/fs/cgroup/memory/${rel}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(1024 * 1024 * 1024));
+    }
+    const nodes = await berth(['nodes']);
+    expect(nodes.stdout).toMatch(/\b\d+m?\/\d+m?\s+\d+(Mi|Gi)\/\d+(Mi|Gi)\b/);
+    succeeded(await berth(['delete', 'units']));
+  });
+});
+
 describe('read-only commands and scripting', () => {
   it('events, nodes and images, each as a table and as JSON', async () => {
     const events = JSON.parse((await berth(['events', 'web', '--json', '--limit', '200'])).stdout) as any[];

@@ -128,9 +128,12 @@ test('static files: hashed assets immutable, index no-cache, precompressed, SPA 
   expect(apiPath.headers['content-type']).toContain('application/json');
   const traversal = await get(`${host.url}/..%2f..%2fpackage.json`);
   expect(traversal.body.toString()).not.toContain('"name": "berth"');
-  // An encoded `..` is no app route either: the API's JSON 404, not the app's page.
+  // An encoded `..` is no app route either: the API (which mounts the same dashboard) answers its JSON 404.
   expect(traversal.status).toBe(404);
-  expect(traversal.headers['content-type']).toContain('application/json');
+  const viaApi = await get(`${sys.apiUrl}/..%2F..%2Fetc%2Fpasswd`);
+  expect(viaApi.status).toBe(404);
+  expect(viaApi.headers['content-type']).toContain('application/json');
+  expect((await get(`${sys.apiUrl}/services/web`)).headers['content-type']).toContain('text/html');
   // The first-load budget: size.mjs exits non-zero above 300 KB of compressed JS.
   const report = execFileSync(process.execPath, [path.join(REPO, 'apps/dashboard/scripts/size.mjs'), DIST], { encoding: 'utf8' });
   expect(report).toMatch(/compressed JS on first load: \d+\.\d KB gzip/);

@@ -44,6 +44,8 @@ export async function removeAgentLeftovers(names: string[], dataDir: string, bri
     removed.push(`mount ${m}`);
   }
   for (const b of bridges) if (await quiet('ip', ['link', 'delete', b]).then(() => true)) removed.push(`bridge ${b}`);
+  // The agents' tenant isolation tables (a gracefully stopped agent removes its own).
+  for (const b of bridges) await quiet('nft', ['delete', 'table', 'inet', `berth_iso_${b}`]);
   return removed;
 }
 

@@ -51,7 +51,11 @@ export class NodesController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Agent registration: joins with a join token (bjt_…) or returns with its node credential (bnc_…)',
-    description: 'A join answers {nodeId, heartbeatIntervalMs, credential, network}: the node\'s own credential (bnc_…), shown once, which the agent uses from then on, and the pod network (mode, clusterCidr, the node\'s podCidr assigned at its first registration, wireguardPort). 401 when the credential was revoked; 403 when a bound join token or a node credential names another node; 409 when the cluster range has no free subnet left.',
+    description:
+      'A join answers {nodeId, heartbeatIntervalMs, credential, network}: the node\'s own credential (bnc_…), shown once, which the agent uses from then on, ' +
+      'and the pod network (mode, clusterCidr, the node\'s podCidr assigned at its first registration, wireguardPort). ' +
+      'With `redis: issue|keep` (and BERTH_REDIS_NODE_ACL=on) the answer has `redis: {url, username, password?}`: the node\'s own Redis ACL user (password only when issued, shown once). ' +
+      '401 when the credential was revoked; 403 when a bound join token or a node credential names another node; 409 when the cluster range has no free subnet left; 503 when Redis cannot create the user.',
   })
   register(@CurrentNode() caller: NodeCaller, @Body() body: RegisterNodeInput) {
     return this.nodes.register(body, caller);
@@ -73,7 +77,7 @@ export class NodesController {
   @OperatorAdmin()
   @HttpCode(200)
   @ApiOperation({
-    summary: "Revoke a node's credential: its next call fails with 401, it is drained; other nodes are not touched",
+    summary: "Revoke a node's credential: its next call fails with 401, its Redis user is deleted (connections closed), it is drained; other nodes are not touched",
     description: 'Only a join token created after the revocation re-admits the node (it then gets a new credential; undrain it to give it replicas).',
   })
   revoke(@CurrentActor() a: Actor, @Param('name') name: string) {

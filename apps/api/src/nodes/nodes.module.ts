@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { NodeAdminRepository } from '@berth/db';
 import { ImagesModule } from '../images/images.module';
+import { NodeRedisAcl } from './node-redis-acl';
 import { NodesController } from './nodes.controller';
 import { NodesService } from './nodes.service';
 
@@ -8,7 +9,7 @@ import { NodesService } from './nodes.service';
 @Module({
   imports: [ImagesModule],
   controllers: [NodesController],
-  providers: [NodeAdminRepository, NodesService],
+  providers: [NodeAdminRepository, NodeRedisAcl, NodesService],
   // The auth module's guard looks nodes up by credential.
   exports: [NodeAdminRepository],
 })

@@ -21,6 +21,7 @@ import { ReconcileQueue } from '../common/queue/reconcile.queue';
 import { normaliseRegistry, RegistryCredentialsService } from '../images/registry-credentials.service';
 import { API_CONFIG, type ApiConfig } from '../config';
 import { CLOCK, type Clock } from '../tokens';
+import { NodeRedisAcl } from './node-redis-acl';
 import { DEFAULT_JOIN_TOKEN_TTL_SECONDS, type CreateJoinTokenInput, type PullCredentialsInput, type RegisterNodeInput } from './inputs/node.inputs';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
@@ -38,6 +39,7 @@ export class NodesService {
     private readonly audit: AuditService,
     private readonly credentials: RegistryCredentialsService,
     private readonly reconcile: ReconcileQueue,
+    private readonly redisAcl: NodeRedisAcl,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(API_CONFIG) private readonly config: Pick<ApiConfig, 'BERTH_NETWORK_MODE' | 'BERTH_CLUSTER_CIDR' | 'BERTH_NODE_CIDR_MASK' | 'BERTH_WIREGUARD_PORT'>,
   ) {}
@@ -111,6 +113,8 @@ export class NodesService {
     if (!node) throw new DomainError(ErrorCode.NotFound, `node '${name.slice(0, 100)}' not found`);
     const now = this.clock();
     const revoked = (await this.nodes.revokeCredential(node.id, now)).count === 1;
+    // Its Redis user goes too (closing its connections): it can no longer take commands or report.
+    await this.redisAcl.remove(node.id);
     if (revoked) {
       await this.audit.record(actor, {
         nodeId: node.id,
@@ -236,17 +240,23 @@ export class NodesService {
       schedulable: input.schedulable ?? true,
       podCidr: input.podNetwork === false ? 'none' : { choose: (taken) => allocatePodSubnet(range, taken) },
     };
-    const answer = (node: { id: string; podCidr: string | null }) => ({
-      nodeId: node.id,
-      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-      ...(grant ? { credential: grant.token } : {}),
-      network: {
-        mode: this.config.BERTH_NETWORK_MODE,
-        clusterCidr: this.config.BERTH_CLUSTER_CIDR,
-        podCidr: node.podCidr,
-        wireguardPort: this.config.BERTH_WIREGUARD_PORT,
-      },
-    });
+    // The node's own Redis user: a join always gets a new password (unless the agent uses no user).
+    const want = input.redis ?? 'none';
+    const answer = async (node: { id: string; podCidr: string | null }) => {
+      const redis = await this.redisAcl.grant(node.id, grant ? null : (existing?.redisPasswordHash ?? null), grant && want !== 'none' ? 'issue' : want);
+      return {
+        nodeId: node.id,
+        heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+        ...(grant ? { credential: grant.token } : {}),
+        ...(redis ? { redis } : {}),
+        network: {
+          mode: this.config.BERTH_NETWORK_MODE,
+          clusterCidr: this.config.BERTH_CLUSTER_CIDR,
+          podCidr: node.podCidr,
+          wireguardPort: this.config.BERTH_WIREGUARD_PORT,
+        },
+      };
+    };
     const exhausted = async (e: unknown): Promise<never> => {
       if (!(e instanceof PodSubnetsExhaustedError)) throw e;
       const message = `node ${input.name} cannot join the pod network: all ${podSubnetCount(range)} /${range.nodeMask} subnets of ${range.clusterCidr} are held by nodes (delete nodes that are gone, or use a larger BERTH_CLUSTER_CIDR / BERTH_NODE_CIDR_MASK)`;

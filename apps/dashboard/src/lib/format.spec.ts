@@ -47,11 +47,12 @@ describe('format', () => {
   });
 
   it('formats capacities and clamps fractions', () => {
-    expect(formatCpu(2000)).toBe('2 CPU');
-    expect(formatCpu(250)).toBe('0.25 CPU');
-    expect(formatMiB(512)).toBe('512 MiB');
-    expect(formatMiB(2048)).toBe('2 GiB');
-    expect(formatMiB(1536)).toBe('1.5 GiB');
+    // The forms the CLI shows and the api accepts (libs/contracts quantities.ts).
+    expect(formatCpu(2000)).toBe('2');
+    expect(formatCpu(250)).toBe('250m');
+    expect(formatMiB(512)).toBe('512Mi');
+    expect(formatMiB(2048)).toBe('2Gi');
+    expect(formatMiB(1536)).toBe('1536Mi');
     expect(fraction(5, 10)).toBe(0.5);
     expect(fraction(15, 10)).toBe(1);
     expect(fraction(1, 0)).toBe(0);

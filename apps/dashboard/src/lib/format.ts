@@ -42,12 +42,14 @@ export function shortDigest(digest: string | null | undefined, hex = 12): string
   return i < 0 ? digest.slice(0, hex) : `${digest.slice(0, i)}:${digest.slice(i + 1, i + 1 + hex)}`;
 }
 
+/** CPU as the CLI and the api's inputs write it (libs/contracts quantities.ts): `250m`, `2`. */
 export function formatCpu(millis: number): string {
-  return millis % 1000 === 0 ? `${millis / 1000} CPU` : `${(millis / 1000).toFixed(2)} CPU`;
+  return millis % 1000 === 0 ? String(millis / 1000) : `${millis}m`;
 }
 
+/** Memory as the CLI and the api's inputs write it (libs/contracts quantities.ts): `256Mi`, `1Gi`. */
 export function formatMiB(mib: number): string {
-  return mib >= 1024 ? `${(mib / 1024).toFixed(mib % 1024 ? 1 : 0)} GiB` : `${mib} MiB`;
+  return mib % 1024 === 0 ? `${mib / 1024}Gi` : `${mib}Mi`;
 }
 
 /** Used fraction in [0, 1] (0 when capacity is 0 or unknown). */

@@ -92,6 +92,7 @@ export function replicaSpec(
   return {
     replicaId: replica.id,
     serviceId: service.id,
+    projectId: service.projectId,
     projectSlug: service.project.slug,
     serviceName: service.name,
     revisionId: revision.id,

@@ -124,12 +124,39 @@ export class NodeAdminRepository {
     return this.prisma.client.node.findUnique({ where: { credentialHash } });
   }
 
-  /** Stops a node's credential working; 0 when it has none or it is already revoked. */
+  /**
+   * Stops a node's credential working; 0 when it has none or it is already revoked. Its Redis
+   * password hash goes too, so the api never re-creates the node's Redis user.
+   */
   revokeCredential(id: string, at: Date): Promise<{ count: number }> {
     return this.prisma.client.node.updateMany({
       where: { id, credentialHash: { not: null }, credentialRevokedAt: null },
-      data: { credentialRevokedAt: at },
+      data: { credentialRevokedAt: at, redisPasswordHash: null },
     });
+  }
+
+  /** sha256 (hex) of the node's Redis ACL password, or null when it has none (revoked, ACL off). */
+  async setRedisPasswordHash(id: string, hash: string | null): Promise<void> {
+    await this.prisma.client.node.update({ where: { id }, data: { redisPasswordHash: hash } });
+  }
+
+  /**
+   * The nodes whose Redis user should exist (a password hash, not revoked) and the revoked ones
+   * (their user must not exist).
+   */
+  async redisUsers(): Promise<{ users: { id: string; redisPasswordHash: string }[]; revoked: string[] }> {
+    const rows = await this.prisma.client.node.findMany({
+      where: { OR: [{ redisPasswordHash: { not: null } }, { credentialRevokedAt: { not: null } }] },
+      select: { id: true, redisPasswordHash: true, credentialRevokedAt: true },
+      orderBy: { id: 'asc' },
+    });
+    const users: { id: string; redisPasswordHash: string }[] = [];
+    const revoked: string[] = [];
+    for (const r of rows) {
+      if (r.credentialRevokedAt) revoked.push(r.id);
+      else if (r.redisPasswordHash) users.push({ id: r.id, redisPasswordHash: r.redisPasswordHash });
+    }
+    return { users, revoked };
   }
 
   /** Moves a node from `from` to `to` only if it is still in `from` (the caller checked the transition table). */

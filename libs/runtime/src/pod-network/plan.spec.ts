@@ -1,5 +1,5 @@
 import type { NetworkSyncJob } from '@berth/contracts';
-import { cidrsOverlap, cidrWithin, desiredNetwork, gatewayOf, parseWgDump, planPeers, planRoutes, staleBridgeAddresses, type PodRoute } from './plan';
+import { cidrsOverlap, cidrWithin, desiredNetwork, podGatewayOf, parseWgDump, planPeers, planRoutes, staleBridgeAddresses, type PodRoute } from './plan';
 
 const state = (over: Partial<NetworkSyncJob> = {}): NetworkSyncJob => ({
   kind: 'network-sync',
@@ -87,7 +87,7 @@ describe('helpers', () => {
     });
   });
   it('gateway and containment', () => {
-    expect(gatewayOf('10.88.3.0/24')).toEqual({ address: '10.88.3.1', prefix: 24 });
+    expect(podGatewayOf('10.88.3.0/24')).toEqual({ address: '10.88.3.1', prefix: 24 });
     expect(cidrWithin('10.88.3.0/24', '10.88.0.0/16')).toBe(true);
     expect(cidrWithin('10.89.3.0/24', '10.88.0.0/16')).toBe(false);
     expect(cidrWithin('10.0.0.0/8', '10.88.0.0/16')).toBe(false);

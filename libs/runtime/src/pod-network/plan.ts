@@ -112,7 +112,7 @@ export function parseWgDump(text: string): { publicKey: string | null; listenPor
 }
 
 /** The subnet's first host address (the bridge's gateway): `10.88.3.0/24` → `10.88.3.1`, with the prefix. */
-export function gatewayOf(cidr: string): { address: string; prefix: number } {
+export function podGatewayOf(cidr: string): { address: string; prefix: number } {
   const [ip, len] = cidr.split('/');
   const n = (toInt(ip!) + 1) >>> 0;
   return { address: [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'), prefix: Number(len) };
@@ -150,7 +150,7 @@ export function cidrsOverlap(a: string, b: string): boolean {
  * which the CNI bridge plugin would refuse next to `10.88.3.1/24`).
  */
 export function staleBridgeAddresses(have: readonly { local: string; prefixlen: number }[], podCidr: string): string[] {
-  const gw = gatewayOf(podCidr);
+  const gw = podGatewayOf(podCidr);
   return have
     .filter((a) => !(a.local === gw.address && a.prefixlen === gw.prefix) && cidrsOverlap(`${a.local}/${a.prefixlen}`, podCidr))
     .map((a) => `${a.local}/${a.prefixlen}`);

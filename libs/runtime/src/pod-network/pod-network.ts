@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseNodeCommand, type NetworkSyncJob } from '@berth/contracts';
 import { execFile, type ExecResult } from '@berth/oci';
-import { cidrWithin, desiredNetwork, gatewayOf, parseWgDump, planPeers, planRoutes, staleBridgeAddresses, type PodRoute } from './plan';
+import { cidrWithin, desiredNetwork, podGatewayOf, parseWgDump, planPeers, planRoutes, staleBridgeAddresses, type PodRoute } from './plan';
 
 export type Exec = (file: string, args: string[], opts?: { input?: string; env?: NodeJS.ProcessEnv }) => Promise<ExecResult>;
 
@@ -133,7 +133,7 @@ export class PodNetwork {
 
     // Through a shell, not sysctl(8) (procps may be missing); /proc/sys/net is the caller's namespace's.
     await this.must('sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']).catch(note('ip_forward'));
-    const gw = gatewayOf(this.podCidr);
+    const gw = podGatewayOf(this.podCidr);
     await this.ensureBridge(gw).catch(note(`bridge ${this.bridge}`));
     const local = await this.localAddresses();
     const desired = desiredNetwork(state, { podCidr: this.podCidr, localAddresses: local, wireguardInterface: this.wgInterface });

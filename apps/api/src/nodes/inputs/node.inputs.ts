@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsBoolean, IsInt, IsIP, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsIP, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { IsStringMap } from '../../common/validation/validation';
 
 export const NODE_NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -105,6 +105,16 @@ export class RegisterNodeInput {
   @IsOptional()
   @IsBoolean()
   schedulable?: boolean;
+
+  @ApiPropertyOptional({
+    enum: ['issue', 'keep', 'none'],
+    default: 'none',
+    description:
+      "the node's own Redis user: `issue` a new password (the agent has none stored), `keep` the one it has (the api re-creates the user from its hash), `none` (the agent uses a Redis URL of its own). A join with a join token always issues one unless `none`.",
+  })
+  @IsOptional()
+  @IsIn(['issue', 'keep', 'none'], { message: 'redis must be one of issue, keep, none' })
+  redis?: 'issue' | 'keep' | 'none';
 }
 
 export class PullCredentialsInput {
