@@ -343,7 +343,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       h.agent = await sys!.startAgent(h.nodeName!, {
         netns: h.netns,
         address: h.underlay,
-        env: { BERTH_NODE_ADDRESS: h.underlay, BERTH_CNI_BRIDGE: 'berth0', ...env },
+        // wireguard-go's control socket (/var/run/wireguard/<if>.sock) is on the one host filesystem:
+        // each lab host's interface needs a name of its own (its namespace name is unique).
+        env: { BERTH_NODE_ADDRESS: h.underlay, BERTH_CNI_BRIDGE: 'berth0', BERTH_WIREGUARD_INTERFACE: `wg${h.netns}`.slice(0, 15), ...env },
       });
       record();
     };

@@ -149,7 +149,11 @@ export class PodNetwork {
 
     const current = await this.ourRoutes();
     const plan = planRoutes(desired.routes, current, state.clusterCidr);
-    const src = local.has(gw.address) ? gw.address : null;
+    // wireguard: this host's own traffic to remote pods leaves from its pod gateway address, so the
+    // peer accepts it (allowed-ips = this node's subnet) and the answer comes back through the tunnel.
+    // host-gw: from its underlay address (an infrastructure address for tenant isolation, like the
+    // gateway's), answered over the underlay.
+    const src = state.mode === 'wireguard' && local.has(gw.address) ? gw.address : null;
     for (const r of plan.replace) {
       const args = ['route', 'replace', r.dst, ...(r.via ? ['via', r.via] : ['dev', r.dev!]), 'proto', String(this.proto), 'metric', String(this.metric)];
       if (src) args.push('src', src);
