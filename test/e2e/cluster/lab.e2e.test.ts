@@ -110,8 +110,12 @@ describe.each(modes.filter((m) => m.enabled))('lab, $mode', ({ mode, staticRoute
 
       // Requests through the gateway until each replica's log shows one from the gateway host
       // (busybox httpd -v logs "<client>:<port>: response:200"); random tie-breaking spreads them.
+      // The gateway host's address: its underlay, or in wireguard mode its pod gateway (.1 of its
+      // node's subnet: the tunnel's source, docs/cluster.md).
+      const gwPodCidr = (await db.query<{ podCidr: string | null }>(`select "podCidr" from "Node" where name = $1`, [lab.gateway.nodeName])).rows[0]?.podCidr;
+      const sources = [lab.gateway.underlay, ...(gwPodCidr && mode === 'wireguard' ? [gwPodCidr.replace(/\.0\/\d+$/, '.1')] : [])];
       const served = async (r: Row) =>
-        (await redis.xrange(`berth:logs:${r.id}`, '-', '+')).some(([, f]) => f[f.indexOf('line') + 1]?.startsWith(`${lab.gateway.underlay}:`));
+        (await redis.xrange(`berth:logs:${r.id}`, '-', '+')).some(([, f]) => sources.some((a) => f[f.indexOf('line') + 1]?.startsWith(`${a}:`)));
       for (let i = 0; i < 600; i++) {
         const res = await lab.get('web');
         expect(res.status).toBe(200);
