@@ -3,6 +3,7 @@
  * The request body is validated by the api's input class (apps/api/src/nodes/inputs).
  */
 import { z } from 'zod';
+import { NodeRedisAccessSchema } from './node-redis';
 import { Ipv4CidrSchema, NetworkModeSchema } from './queues';
 import { ConfigContractError, zodIssues } from './service-config';
 
@@ -23,6 +24,8 @@ export const NodeRegistrationResponseSchema = z.strictObject({
   heartbeatIntervalMs: z.int().min(1),
   /** The node's own credential (bnc_…), handed out when it joins with a join token (shown once). */
   credential: z.string().min(1).optional(),
+  /** The node's own Redis user (password only when one was issued). */
+  redis: NodeRedisAccessSchema.optional(),
   network: NodeNetworkAssignmentSchema,
 });
 export type NodeRegistrationResponse = z.infer<typeof NodeRegistrationResponseSchema>;
