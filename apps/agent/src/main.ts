@@ -8,7 +8,7 @@ import { loadConfigOrExit } from '@berth/config';
 import { QueueName, type NodeEventsJob } from '@berth/contracts';
 import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
 import { ImagePuller } from '@berth/oci';
-import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime } from '@berth/runtime';
+import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime, selectCgroupDriver } from '@berth/runtime';
 import { agentConfigSchema, cniFor, defaultCapacity } from './config';
 import { ImageGc } from './image-gc';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
@@ -66,7 +66,13 @@ async function main() {
         netnsPrefix: `b-${name.slice(0, 12)}-`,
         networkName: `berth-${name}`,
       });
-      runtime = new RuncRuntime({ stateDir: path.join(dir, 'runtime'), runcRoot: `/run/berth/${name}`, cgroupParent: `/berth/${name}`, network });
+      runtime = new RuncRuntime({
+        stateDir: path.join(dir, 'runtime'),
+        runcRoot: `/run/berth/${name}`,
+        cgroupParent: `/berth/${name}`,
+        cgroupDriver: selectCgroupDriver(config.BERTH_CGROUP_DRIVER, fs.existsSync('/run/systemd/system')),
+        network,
+      });
       // Private images: the project's registry credentials come from the API at pull time.
       const creds = apiPullCredentials({ apiUrl: config.BERTH_API_URL, credential: reg.credential, nodeId: reg.nodeId });
       const oci = new OciImageProvider(puller, creds);
