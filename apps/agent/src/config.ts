@@ -39,7 +39,7 @@ export const agentConfigSchema = commonSchema.extend({
   BERTH_RUNTIME: z.enum(['runc', 'hollow']).default('runc'),
   /**
    * runc: who writes the container cgroups. `auto` (default): systemd when systemd is PID 1
-   * (/run/systemd/system exists; scopes `berth-<id>.scope` in slice `berth-<node>.slice`), else cgroupfs
+   * (/run/systemd/system exists) on cgroup v2 (scopes `berth-<id>.scope` under slice `berth-<node>.slice`), else cgroupfs
    * (directories `/berth/<node>/<id>`).
    */
   BERTH_CGROUP_DRIVER: z.enum(['auto', 'cgroupfs', 'systemd']).default('auto'),

@@ -8,7 +8,7 @@ import { loadConfigOrExit } from '@berth/config';
 import { QueueName, type NodeEventsJob } from '@berth/contracts';
 import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
 import { ImagePuller } from '@berth/oci';
-import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime, selectCgroupDriver } from '@berth/runtime';
+import { CniNetwork, HollowRuntime, netProbeDialer, RuncRuntime, hostCgroupFacts, selectCgroupDriver } from '@berth/runtime';
 import { agentConfigSchema, cniFor, defaultCapacity } from './config';
 import { ImageGc } from './image-gc';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
@@ -66,11 +66,12 @@ async function main() {
         netnsPrefix: `b-${name.slice(0, 12)}-`,
         networkName: `berth-${name}`,
       });
+      const cgroupHost = hostCgroupFacts(fs.existsSync);
       runtime = new RuncRuntime({
         stateDir: path.join(dir, 'runtime'),
         runcRoot: `/run/berth/${name}`,
         cgroupParent: `/berth/${name}`,
-        cgroupDriver: selectCgroupDriver(config.BERTH_CGROUP_DRIVER, fs.existsSync('/run/systemd/system')),
+        cgroupDriver: selectCgroupDriver(config.BERTH_CGROUP_DRIVER, cgroupHost.systemdBooted, cgroupHost.cgroupV2),
         network,
       });
       // Private images: the project's registry credentials come from the API at pull time.

@@ -1,16 +1,24 @@
-import { cgroupLayout, expandSlice, keyed, parseLimit, readCgroupStats, selectCgroupDriver, systemdSliceFor } from './cgroups';
+import { cgroupLayout, expandSlice, hostCgroupFacts, keyed, parseLimit, readCgroupStats, selectCgroupDriver, systemdSliceFor } from './cgroups';
 
 describe('selectCgroupDriver', () => {
-  it('follows systemd being PID 1 unless the operator says otherwise', () => {
-    expect(selectCgroupDriver(undefined, true)).toBe('systemd');
-    expect(selectCgroupDriver(undefined, false)).toBe('cgroupfs');
-    expect(selectCgroupDriver('auto', true)).toBe('systemd');
-    expect(selectCgroupDriver('', false)).toBe('cgroupfs');
-    expect(selectCgroupDriver('cgroupfs', true)).toBe('cgroupfs');
-    expect(selectCgroupDriver('systemd', false)).toBe('systemd');
+  it('follows systemd being PID 1 on cgroup v2 unless the operator says otherwise', () => {
+    expect(selectCgroupDriver(undefined, true, true)).toBe('systemd');
+    expect(selectCgroupDriver(undefined, false, true)).toBe('cgroupfs');
+    expect(selectCgroupDriver('auto', true, true)).toBe('systemd');
+    expect(selectCgroupDriver('', false, false)).toBe('cgroupfs');
+    expect(selectCgroupDriver('cgroupfs', true, true)).toBe('cgroupfs');
+    expect(selectCgroupDriver('systemd', false, false)).toBe('systemd');
+  });
+  it('keeps a cgroup v1 host on cgroupfs even under systemd (its OOM counter is not hierarchical)', () => {
+    expect(selectCgroupDriver(undefined, true, false)).toBe('cgroupfs');
+    expect(selectCgroupDriver('auto', true, false)).toBe('cgroupfs');
+  });
+  it('reads the host facts from two paths', () => {
+    const present = new Set(['/run/systemd/system']);
+    expect(hostCgroupFacts((p) => present.has(p))).toEqual({ systemdBooted: true, cgroupV2: false });
   });
   it('names the variable when the value is wrong', () => {
-    expect(() => selectCgroupDriver('system', true)).toThrow(/BERTH_CGROUP_DRIVER must be cgroupfs, systemd or auto/);
+    expect(() => selectCgroupDriver('system', true, true)).toThrow(/BERTH_CGROUP_DRIVER must be cgroupfs, systemd or auto/);
   });
 });
 

@@ -24,13 +24,20 @@ export const SYSTEMD_SCOPE_PREFIX = 'berth';
 
 /**
  * `requested` (BERTH_CGROUP_DRIVER) wins when set; otherwise systemd when it is PID 1 (the directory
- * `/run/systemd/system` exists, sd_booted's test), else cgroupfs.
+ * `/run/systemd/system` exists, sd_booted's test) on a cgroup v2 host, else cgroupfs. On v1 the
+ * OOM counter (`memory.oom_control`) is not hierarchical, so the per-container slice that keeps it
+ * readable under systemd does not help there: v1 hosts stay on cgroupfs unless told otherwise.
  */
-export function selectCgroupDriver(requested: string | undefined, systemdBooted: boolean): CgroupDriver {
+export function selectCgroupDriver(requested: string | undefined, systemdBooted: boolean, cgroupV2: boolean): CgroupDriver {
   const r = (requested ?? '').trim();
   if (r === 'cgroupfs' || r === 'systemd') return r;
   if (r !== '' && r !== 'auto') throw new Error(`${CGROUP_DRIVER_ENV} must be cgroupfs, systemd or auto, got ${JSON.stringify(requested)}`);
-  return systemdBooted ? 'systemd' : 'cgroupfs';
+  return systemdBooted && cgroupV2 ? 'systemd' : 'cgroupfs';
+}
+
+/** What `selectCgroupDriver` needs to know about this host. */
+export function hostCgroupFacts(exists: (path: string) => boolean): { systemdBooted: boolean; cgroupV2: boolean } {
+  return { systemdBooted: exists('/run/systemd/system'), cgroupV2: exists('/sys/fs/cgroup/cgroup.controllers') };
 }
 
 /**

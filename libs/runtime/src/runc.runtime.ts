@@ -39,7 +39,17 @@ import {
 } from './container-runtime';
 import { execFile } from '@berth/oci';
 import { buildOciSpec, resolveUser } from './oci-spec';
-import { CGROUP_DRIVER_ENV, CgroupDriver, cgroupLayout, CgroupLayout, CgroupStats, readCgroupStats, selectCgroupDriver, SYSTEMD_SCOPE_PREFIX } from './cgroups';
+import {
+  CGROUP_DRIVER_ENV,
+  CgroupDriver,
+  cgroupLayout,
+  CgroupLayout,
+  CgroupStats,
+  hostCgroupFacts,
+  readCgroupStats,
+  selectCgroupDriver,
+  SYSTEMD_SCOPE_PREFIX,
+} from './cgroups';
 import { classifyStartFailure, describeStartFailure } from './start-failure';
 
 export interface RuncRuntimeOptions {
@@ -52,7 +62,7 @@ export interface RuncRuntimeOptions {
    * systemd driver the slice made from it (`/berth/n1` → `berth-n1.slice`) holds `berth-<id>.scope`.
    */
   cgroupParent?: string;
-  /** Default: BERTH_CGROUP_DRIVER, else systemd when systemd is PID 1 (/run/systemd/system), else cgroupfs. */
+  /** Default: BERTH_CGROUP_DRIVER, else systemd when systemd is PID 1 (/run/systemd/system) on cgroup v2, else cgroupfs. */
   cgroupDriver?: CgroupDriver;
   /** null runs containers without networking (a fresh, empty network namespace). */
   network?: CniNetwork | null;
@@ -117,7 +127,8 @@ export class RuncRuntime implements ContainerRuntime {
     this.runcRoot = opts.runcRoot ?? '/run/berth/runc';
     this.runcPath = opts.runcPath ?? 'runc';
     this.cgroupParent = (opts.cgroupParent ?? '/berth').replace(/\/+$/, '');
-    this.cgroupDriver = opts.cgroupDriver ?? selectCgroupDriver(process.env[CGROUP_DRIVER_ENV], existsSync('/run/systemd/system'));
+    const host = hostCgroupFacts(existsSync);
+    this.cgroupDriver = opts.cgroupDriver ?? selectCgroupDriver(process.env[CGROUP_DRIVER_ENV], host.systemdBooted, host.cgroupV2);
     this.cgroups = cgroupLayout(this.cgroupDriver, this.cgroupParent);
     this.network = opts.network === undefined ? null : opts.network;
     this.rotation = opts.logRotation ?? DEFAULT_ROTATION;
