@@ -30,6 +30,8 @@ export const apiConfigSchema = commonSchema
     BERTH_GATEWAY_PUBLIC_PORT: port(8000),
     /** BullMQ key prefix; the scheduler must use the same one. */
     BERTH_QUEUE_PREFIX: z.string().min(1).default('bull'),
+    /** Prefix of shared Redis keys the api reads (the traffic history); the gateways and the scheduler must use the same. */
+    BERTH_REDIS_KEY_PREFIX: z.string().default(''),
     BERTH_API_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
     /** Per-principal token bucket: sustained requests per second and burst size. High defaults: opt-in throttling. */
     BERTH_API_RATE_LIMIT_RPS: z.coerce.number().positive().default(10_000),

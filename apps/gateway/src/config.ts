@@ -38,6 +38,8 @@ export const gatewayConfigSchema = commonSchema.extend({
   BERTH_GATEWAY_ROUTES_REFRESH_MS: durationMs(10_000),
   /** Interval of the concurrency samples published for the autoscaler. */
   BERTH_GATEWAY_CONCURRENCY_REPORT_MS: durationMs(1000),
+  /** How often the per-minute traffic history (the dashboard's metrics charts) is added to Redis. */
+  BERTH_GATEWAY_METRICS_FLUSH_MS: durationMs(10_000),
   /** Time an upstream has to send response headers. */
   BERTH_GATEWAY_UPSTREAM_HEADERS_TIMEOUT_MS: durationMs(300_000),
   /** A client that has sent part of a request head gets 408 after this long (slow-head clients). */

@@ -6,6 +6,7 @@ import { ChunkedScanner, HeadEntry, RequestHead, ResponseHead } from './http1/pa
 import { BodyReader, ClientConnection, Http1Server, PrebuiltHead, ResponseFraming } from './http1/server';
 import { ResponseHandler, UpstreamConnection, UpstreamError, UpstreamPools, originOf } from './http1/upstream';
 import { ConcurrencyPublisher } from './metrics/concurrency-publisher';
+import { MetricsHistory } from './metrics/metrics-history';
 import { ConcurrencyTracker } from './metrics/concurrency-tracker';
 import { RequestStats, createGatewayMetrics } from './metrics/gateway-metrics';
 import { IDEMPOTENT_METHODS, clientAddress, responseFieldLines, upstreamRequestHead } from './proxy/headers';
@@ -26,6 +27,8 @@ export interface GatewayOptions {
   retryBodyLimitBytes: number;
   routesRefreshMs: number;
   concurrencyReportMs: number;
+  /** How often the per-minute traffic history is added to Redis (default 10 s). */
+  metricsFlushMs?: number;
   upstreamHeadersTimeoutMs: number;
   upstreamConnectTimeoutMs: number;
   trustForwarded: boolean;
@@ -93,6 +96,7 @@ export class Gateway {
   private readonly publisher: ConcurrencyPublisher;
   private readonly coldStarts = new Map<string, object>();
   private readonly stats: RequestStats;
+  private readonly history: MetricsHistory;
   /** Host header → route key (null: not a service host); bounded, cleared when full. */
   private readonly hostKeys = new Map<string, string | null>();
   private readonly unknownHosts: UnknownHosts;
@@ -104,6 +108,7 @@ export class Gateway {
     this.now = deps.now ?? Date.now;
     this.metrics = createGatewayMetrics(deps.registry);
     this.stats = new RequestStats(this.metrics);
+    this.history = new MetricsHistory({ redis: deps.redis, keyPrefix: this.opts.keyPrefix, flushMs: this.opts.metricsFlushMs ?? 10_000, now: this.now, log: deps.log });
     this.tracker = new ConcurrencyTracker(this.now());
     this.balancer = new LeastOutstandingBalancer({ ejectMs: 2000, now: this.now, random: deps.random ?? Math.random });
     this.pools = new UpstreamPools({ headersTimeoutMs: this.opts.upstreamHeadersTimeoutMs, connectTimeoutMs: this.opts.upstreamConnectTimeoutMs });
@@ -175,6 +180,7 @@ export class Gateway {
   async start(port: number, host: string): Promise<number> {
     await this.routes.start();
     this.publisher.start();
+    this.history.start();
     return this.server.listen(port, host);
   }
 
@@ -186,6 +192,7 @@ export class Gateway {
     this.publisher.stop();
     await this.routes.stop();
     await this.server.close(drainMs, this.tunnels);
+    await this.history.stop();
     this.pools.close();
     await this.waker.close();
   }
@@ -263,7 +270,9 @@ export class Gateway {
     ex.finished = true;
     if (ex.conn.onGone === ex.onGone) ex.conn.onGone = null;
     this.tracker.end(ex.serviceId, this.now());
-    this.stats.record(ex.key, ex.conn.status || 499, (performance.now() - ex.started) / 1000);
+    const seconds = (performance.now() - ex.started) / 1000;
+    this.stats.record(ex.key, ex.conn.status || 499, seconds);
+    this.history.request(ex.serviceId, ex.conn.status || 499, seconds);
   }
 
   private failed(ex: Exchange, e: unknown): void {
@@ -310,7 +319,11 @@ export class Gateway {
       reject(503, 'SERVICE_STARTING', `service "${key}" is starting and had no ready replica within ${this.opts.holdTimeoutMs} ms; retry shortly`);
       return null;
     }
-    if (first) this.metrics.coldStart.observe({ service: key }, (performance.now() - heldAt) / 1000);
+    if (first) {
+      const seconds = (performance.now() - heldAt) / 1000;
+      this.metrics.coldStart.observe({ service: key }, seconds);
+      this.history.coldStart(entry.serviceId, seconds);
+    }
     return ready;
   }
 

@@ -37,6 +37,7 @@ async function runGateway(config: GatewayConfig, log: Logger, worker: number | n
       retryBodyLimitBytes: config.BERTH_GATEWAY_RETRY_BODY_LIMIT_BYTES,
       routesRefreshMs: config.BERTH_GATEWAY_ROUTES_REFRESH_MS,
       concurrencyReportMs: config.BERTH_GATEWAY_CONCURRENCY_REPORT_MS,
+      metricsFlushMs: config.BERTH_GATEWAY_METRICS_FLUSH_MS,
       upstreamHeadersTimeoutMs: config.BERTH_GATEWAY_UPSTREAM_HEADERS_TIMEOUT_MS,
       upstreamConnectTimeoutMs: 2000,
       trustForwarded: config.BERTH_GATEWAY_TRUST_FORWARDED,

@@ -350,6 +350,11 @@ export const RedisKey = {
    * shows it on the replica list (`pull`) so clients can draw per-node pull progress.
    */
   pull: (replicaId: string) => `berth:pull:${replicaId}`,
+  /**
+   * Hash of one service's traffic in one minute (`minute` = ms since the epoch / 60 000): fields and
+   * their writers in service-metrics.ts (`MetricsField`); expires after SERVICE_METRICS_RETENTION_MINUTES.
+   */
+  serviceMetrics: (serviceId: string, minute: number) => `berth:metrics:${serviceId}:${minute}`,
   /** Node registration results keyed by the agent's registration request id. */
   nodeSession: (nodeId: string) => `berth:node:${nodeId}`,
 } as const;

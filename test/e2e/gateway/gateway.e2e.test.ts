@@ -96,6 +96,7 @@ beforeAll(async () => {
       BERTH_AUTOSCALER_PANIC_WINDOW_MS: String(PANIC_MS),
       BERTH_AUTOSCALER_SCALE_TO_ZERO_GRACE_MS: String(GRACE_MS),
       BERTH_GATEWAY_CONCURRENCY_REPORT_MS: '250',
+      BERTH_GATEWAY_METRICS_FLUSH_MS: '500',
       BERTH_GATEWAY_HOLD_TIMEOUT_MS: '30000',
       // BERTH_TEST_GATEWAY_WORKERS=2 runs the same tests against a gateway in cluster mode.
       ...(process.env.BERTH_TEST_GATEWAY_WORKERS ? { BERTH_GATEWAY_WORKERS: process.env.BERTH_TEST_GATEWAY_WORKERS } : {}),
@@ -206,3 +207,30 @@ it('sustained load on the slow CGI scales up within the panic window, then down 
   expect(events.rows.some((e) => e.type === 'service.autoscaled' && e.data.to === 3)).toBe(true);
   expect(events.rows[events.rows.length - 1].data.to).toBe(0);
 }), 120_000);
+
+it('traffic history: the requests, the cold start and the ready replicas of `cold` come back per minute from the api', withLogs(async () => {
+  // `cold` got exactly 20 requests (one cold start) in the first test; later tests do not touch it.
+  type Point = { t: string; requests: number; errors5xx: number; latencyP50Ms: number | null; replicasReady: number | null; coldStarts: number; coldStartP50Ms: number | null };
+  let points: Point[] = [];
+  const sum = (f: (p: Point) => number) => points.reduce((a, p) => a + f(p), 0);
+  await waitFor(
+    'history flushed',
+    async () => {
+      points = (await call('GET', '/v1/services/cold/metrics?minutes=15')).points as Point[];
+      return sum((p) => p.requests) >= 20 && points.some((p) => (p.replicasReady ?? 0) >= 1);
+    },
+    15_000,
+    250,
+  );
+  expect(points).toHaveLength(15);
+  expect(new Date(points[14].t).getTime()).toBeGreaterThan(new Date(points[0].t).getTime());
+  expect(sum((p) => p.requests)).toBe(20);
+  expect(sum((p) => p.errors5xx)).toBe(0);
+  expect(sum((p) => p.coldStarts)).toBe(1);
+  expect(points.find((p) => p.coldStarts === 1)!.coldStartP50Ms).toBeGreaterThan(0);
+  expect(points.some((p) => p.requests > 0 && p.latencyP50Ms !== null)).toBe(true);
+  // Bad input is a 400 naming the parameter; an unknown service a 404.
+  await expect(call('GET', '/v1/services/cold/metrics?minutes=0')).rejects.toThrow(/400.*minutes/s);
+  await expect(call('GET', '/v1/services/cold/metrics?minutes=abc')).rejects.toThrow(/400.*minutes/s);
+  await expect(call('GET', '/v1/services/no-such/metrics')).rejects.toThrow(/404/);
+}), 60_000);

@@ -9,9 +9,10 @@ import { pageRequest } from '../common/pagination/pagination';
 import { CreateServiceInputSchema, ServiceConfigInputSchema, type CreateServiceInput, type ServiceConfigInput } from '@berth/contracts';
 import { ApiContractResponse } from '../common/validation/contract-schemas';
 import { ApiContractBody, ContractBody } from '../common/validation/zod-body';
-import { DeployInput, DiffQuery, LogsQuery, RollbackInput, ScaleInput } from './inputs/service.inputs';
+import { DeployInput, DiffQuery, LogsQuery, MetricsQuery, RollbackInput, ScaleInput } from './inputs/service.inputs';
 import { DeletedPageQuery, DeletedQuery, deletedSelector } from './inputs/deleted.query';
 import { LogsService } from './logs.service';
+import { MetricsService } from './metrics.service';
 import { ServicesService } from './services.service';
 
 const revisionNumber = new ParseIntPipe({
@@ -25,6 +26,7 @@ export class ServicesController {
   constructor(
     private readonly svc: ServicesService,
     private readonly logs: LogsService,
+    private readonly metrics: MetricsService,
   ) {}
 
   @Post()
@@ -139,6 +141,17 @@ export class ServicesController {
     const page = await this.svc.replicas(p, name, pageRequest(q), deletedSelector(q));
     const pull = await this.logs.pullProgress(page.items.map((r) => r.id)).catch(() => new Map());
     return { ...page, items: page.items.map((r) => ({ ...r, pull: pull.get(r.id) ?? null })) };
+  }
+
+  @Get(':name/metrics')
+  @ProjectRole('viewer')
+  @ApiContractResponse('ServiceMetrics')
+  @ApiOperation({
+    summary:
+      'Per-minute traffic history (requests/s, 5xx, latency p50/p95, ready replicas, cold starts), oldest first; kept 6 h in Redis, written by the gateways (every BERTH_GATEWAY_METRICS_FLUSH_MS) and the autoscaler',
+  })
+  metricsHistory(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: MetricsQuery) {
+    return this.metrics.history(p, name, q.minutes ?? 180);
   }
 
   @Get(':name/logs')

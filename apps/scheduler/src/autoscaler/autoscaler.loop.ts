@@ -1,4 +1,4 @@
-import { RedisKey, type WakeJob } from '@berth/contracts';
+import { MetricsField, minuteOf, RedisKey, SERVICE_METRICS_RETENTION_MINUTES, type WakeJob } from '@berth/contracts';
 import { Counter, Gauge, type Logger, type Registry } from '@berth/observability';
 import type Redis from 'ioredis';
 import type { AutoscaledService, ScaleWrite } from '@berth/db';
@@ -35,6 +35,8 @@ export class AutoscalerLoop {
    */
   private readonly lastChange = new Map<string, { desired: number; at: number; external: boolean }>();
   private readonly reader: ConcurrencyReader;
+  /** Ready replicas last written into each service's per-minute history, and for which minute. */
+  private readonly historyWritten = new Map<string, { minute: number; ready: number }>();
   private readonly leaderKey: string;
   private readonly metrics;
   private ticking = false;
@@ -151,11 +153,13 @@ export class AutoscalerLoop {
       log.info({ serviceId: s.id, ...inputs }, 'autoscaled');
       await this.deps.enqueueReconcile(s.id, 'autoscale');
     }
+    if (leader) await this.writeReplicaHistory(services, now);
     for (const id of [...this.windows.keys()]) {
       if (!live.has(id)) {
         this.windows.delete(id);
         this.states.delete(id);
         this.lastChange.delete(id);
+        this.historyWritten.delete(id);
       }
     }
     return leader;
@@ -184,6 +188,30 @@ export class AutoscalerLoop {
     this.deps.log.info({ serviceId: s.id, to }, 'woken from zero');
     await this.deps.enqueueReconcile(s.id, 'wake');
     return true;
+  }
+
+  /**
+   * The ready replica count in each service's per-minute history (libs/contracts service-metrics.ts),
+   * written when it changes or a new minute starts; best effort (a failed write is retried next tick).
+   */
+  private async writeReplicaHistory(services: AutoscaledService[], now: number): Promise<void> {
+    const minute = minuteOf(now);
+    const multi = this.deps.redis.multi();
+    const written: [string, { minute: number; ready: number }][] = [];
+    for (const s of services) {
+      const last = this.historyWritten.get(s.id);
+      if (last && last.minute === minute && last.ready === s.readyReplicas) continue;
+      const key = `${this.deps.settings.keyPrefix}${RedisKey.serviceMetrics(s.id, minute)}`;
+      multi.hset(key, MetricsField.replicasReady, s.readyReplicas).expire(key, SERVICE_METRICS_RETENTION_MINUTES * 60);
+      written.push([s.id, { minute, ready: s.readyReplicas }]);
+    }
+    if (written.length === 0) return;
+    try {
+      await multi.exec();
+      for (const [id, w] of written) this.historyWritten.set(id, w);
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'could not write replica counts into the traffic history');
+    }
   }
 
   /** Leader election with a lease: SET NX PX, renewed by the holder each tick. */

@@ -8,6 +8,7 @@ import {
   RevisionSchema,
   ServiceConfigInputSchema,
   ServiceDetailSchema,
+  ServiceMetricsSchema,
   ServiceSpecSchema,
   ServiceSummarySchema,
 } from '@berth/contracts';
@@ -25,6 +26,7 @@ const COMPONENTS: Record<string, [z.ZodType, 'input' | 'output']> = {
   ServiceDetail: [ServiceDetailSchema, 'output'],
   Revision: [RevisionSchema, 'output'],
   Replica: [ReplicaOutSchema, 'output'],
+  ServiceMetrics: [ServiceMetricsSchema, 'output'],
 };
 export type ContractComponent = keyof typeof COMPONENTS;
 

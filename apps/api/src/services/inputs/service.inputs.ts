@@ -124,3 +124,13 @@ export class LogsQuery extends ProjectQuery {
   @Matches(/^[0-9a-f-]{36}$/, { message: 'replica must be a replica id' })
   replica?: string;
 }
+
+export class MetricsQuery extends ProjectQuery {
+  @ApiPropertyOptional({ default: 180, minimum: 1, maximum: 360, description: 'how many minutes back (one point per minute; history is kept 6 h)' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(360)
+  minutes?: number;
+}
