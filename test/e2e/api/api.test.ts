@@ -275,6 +275,31 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
     });
   });
 
+  describe('references: kept as typed, the digest beside them', () => {
+    it('a pinned `repo:tag@digest` is stored as `repo:tag` plus the digest, never glued together', async () => {
+      const r = await createWeb('pinned', { image: `${img('v1')}@${v1}` });
+      expect(r.status).toBe(201);
+      expect(r.body.activeRevision).toMatchObject({ image: img('v1'), tag: 'v1', digest: v1 });
+      const d = await deployer('POST', '/v1/services/pinned/deployments', { image: `${img('v2')}@${v2}` });
+      expect(d.status).toBe(201);
+      expect(d.body.revision).toMatchObject({ image: img('v2'), tag: 'v2', digest: v2 });
+      expect(d.body.revision.config.image).toEqual({ reference: img('v2'), digest: v2 });
+      const revs = await viewer('GET', '/v1/services/pinned/revisions');
+      expect(revs.body.items.map((x: any) => [x.image, x.digest])).toEqual([
+        [img('v2'), v2],
+        [img('v1'), v1],
+      ]);
+      // Only a digest typed without a tag keeps it: it is the whole reference.
+      const bare = await deployer('POST', '/v1/services/pinned/deployments', { image: `${REGISTRY}/${repo}@${v1}` });
+      expect(bare.status).toBe(201);
+      expect(bare.body.revision).toMatchObject({ image: `${REGISTRY}/${repo}@${v1}`, tag: null, digest: v1 });
+      // The pinned digest wins over a tag that has moved on: what runs is what was confirmed.
+      const stale = await deployer('POST', '/v1/services/pinned/deployments', { image: `${img('v2')}@${v1}` });
+      expect(stale.status).toBe(201);
+      expect(stale.body.revision).toMatchObject({ image: img('v2'), digest: v1 });
+    });
+  });
+
   describe('idempotency', () => {
     it('same key + same body replays the stored response; a different body is a 409', async () => {
       expect((await createWeb('idem')).status).toBe(201);
