@@ -4,3 +4,4 @@ export * from './errors';
 export * from './routing';
 export * from './service-config';
 export * from './quantities';
+export * from './since';

@@ -79,10 +79,28 @@ export class ImageRepository {
     }, TX);
   }
 
-  list(projectId: string, page: PageArgs): Promise<(Image & { _count: { versions: number; tags: number } })[]> {
+  /**
+   * A page of the project's images, each with its newest versions (at most `versionsPerImage`):
+   * digest, size, tags and the live services whose active revision runs it.
+   */
+  list(projectId: string, page: PageArgs, versionsPerImage = 10) {
     return this.prisma.client.image.findMany({
       where: { projectId },
-      include: { _count: { select: { versions: true, tags: true } } },
+      include: {
+        _count: { select: { versions: true, tags: true } },
+        versions: {
+          select: {
+            digest: true,
+            platform: true,
+            totalSize: true,
+            resolvedAt: true,
+            tags: { select: { tag: true }, orderBy: { tag: 'asc' } },
+            revisions: { where: { activeFor: { deletedAt: null } }, select: { number: true, activeFor: { select: { name: true } } } },
+          },
+          orderBy: [{ resolvedAt: 'desc' }, { id: 'desc' }],
+          take: versionsPerImage,
+        },
+      },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       ...pageQuery(page),
     });
