@@ -8,6 +8,7 @@ import {
   type NodeCommandJob,
   type NodeEventsJob,
   type NetworkSyncJob,
+  type PullLayerRecord,
   type QueueJob,
   type ReplicaReportJob,
   type ReplicaSpec,
@@ -374,7 +375,7 @@ export class NodeAgent {
     try {
       this.o.redis
         .multi()
-        .hset(key, p.layer, JSON.stringify({ done: p.done, total: p.total, cached: p.cached }))
+        .hset(key, p.layer, JSON.stringify({ done: p.done, total: p.total, cached: p.cached } satisfies PullLayerRecord))
         .expire(key, 3600)
         .exec()
         .catch(() => undefined);

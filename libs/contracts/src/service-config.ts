@@ -499,7 +499,7 @@ export const ImageSummarySchema = z.object({
   versions: z.int().describe('how many digests were recorded'),
   tags: z.int().describe('how many tags point into it'),
   recent: z.array(ImageVersionSummarySchema).describe('the newest digests (at most 10), newest first'),
-  usedBy: z.array(z.string()).describe('names of the live services that run one of its digests'),
+  usedBy: z.array(z.string()).describe('names of the live services that run one of its digests (any digest, not only the recent ones)'),
 });
 export type ImageSummary = z.infer<typeof ImageSummarySchema>;
 

@@ -625,8 +625,13 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
         expect(await lines('since=1h&tail=2')).toEqual(['minute 3', 'minute 4']);
         expect(await lines(`since=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`)).toEqual([]);
         expectError(await viewer('GET', '/v1/services/since/logs?since=yesterday'), 400, 'VALIDATION', /since: "yesterday" is neither a duration like 10m, 1h, 2d nor an RFC 3339 time/);
+
+        // The replica's pull as the agent records it (RedisKey.pull): bytes, and how many were on the node already.
+        await h.redis.hset(RedisKey.pull(r1.id), 'sha256:a', JSON.stringify({ done: 300, total: 300, cached: true }), 'sha256:b', JSON.stringify({ done: 50, total: 700, cached: false }), 'sha256:c', 'not json');
+        const replicas = await viewer('GET', '/v1/services/since/replicas');
+        expect(replicas.body.items.find((x: any) => x.id === r1.id).pull).toEqual({ done: 350, total: 1000, layers: 2, cached: 300 });
       } finally {
-        await h.redis.del(key);
+        await h.redis.del(key, RedisKey.pull(r1.id));
       }
     });
   });

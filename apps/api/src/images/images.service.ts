@@ -100,6 +100,7 @@ export class ImagesService {
 
   async list(project: ProjectContext, page: PageRequest) {
     const rows = await this.images.list(project.id, { take: page.limit + 1, afterId: page.after });
+    const users = await this.images.liveUsers(rows.map((r) => r.id));
     return toPage(rows, page.limit, (r) => r.id, (r) => {
       const recent = r.versions.map((v) => ({
         digest: v.digest,
@@ -112,7 +113,8 @@ export class ImagesService {
           .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0)),
         resolvedAt: v.resolvedAt,
       }));
-      const usedBy = [...new Set(recent.flatMap((v) => v.usedBy.map((u) => u.service)))].sort();
+      // Every live user, also of a digest older than the recent ones.
+      const usedBy = [...new Set(users.filter((u) => u.imageId === r.id).map((u) => u.service))].sort();
       return { ...imageOut(r), versions: r._count.versions, tags: r._count.tags, recent, usedBy };
     });
   }

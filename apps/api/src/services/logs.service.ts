@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
-import { DomainError, ErrorCode, RedisKey, type LogLine } from '@berth/contracts';
+import { DomainError, ErrorCode, PullLayerRecordSchema, RedisKey, type LogLine } from '@berth/contracts';
 import { ServiceRepository } from '@berth/db';
 import type { ProjectContext } from '../auth/principal';
 import { REDIS } from '../tokens';
@@ -63,10 +63,12 @@ export class LogsService {
       let cached = 0;
       for (const v of Object.values(h as Record<string, string>)) {
         try {
-          const l = JSON.parse(v) as { done?: unknown; total?: unknown; cached?: unknown };
-          done += Number(l.done) || 0;
-          total += Number(l.total) || 0;
-          if (l.cached === true) cached += Number(l.total) || 0;
+          const parsed = PullLayerRecordSchema.safeParse(JSON.parse(v));
+          if (!parsed.success) continue;
+          const l = parsed.data;
+          done += l.done;
+          total += l.total;
+          if (l.cached === true) cached += l.total;
           layers++;
         } catch {
           // a malformed entry is skipped

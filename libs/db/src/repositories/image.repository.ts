@@ -106,6 +106,16 @@ export class ImageRepository {
     });
   }
 
+  /** Live services whose active revision runs a version of one of these images (any version, not only the recent ones). */
+  async liveUsers(imageIds: string[]): Promise<{ imageId: string; service: string; revision: number }[]> {
+    if (imageIds.length === 0) return [];
+    const rows = await this.prisma.client.revision.findMany({
+      where: { imageVersion: { imageId: { in: imageIds } }, activeFor: { deletedAt: null } },
+      select: { number: true, imageVersion: { select: { imageId: true } }, activeFor: { select: { name: true } } },
+    });
+    return rows.filter((r) => r.activeFor).map((r) => ({ imageId: r.imageVersion.imageId, service: r.activeFor!.name, revision: r.number }));
+  }
+
   findInProject(projectId: string, id: string): Promise<Image | null> {
     return this.prisma.client.image.findFirst({ where: { id, projectId } });
   }
