@@ -669,8 +669,9 @@ program
       table(
         items.flatMap((i): Record<string, unknown>[] => {
           const image = `${i.registry}/${i.repository}`;
-          if (!i.recent.length) return [{ image, tags: null, digest: null, size: null, 'used by': null, resolved: age(i.createdAt) }];
-          return i.recent.map((v) => ({
+          const recent = i.recent ?? []; // an older api sends none
+          if (!recent.length) return [{ image, tags: null, digest: null, size: null, 'used by': null, resolved: age(i.createdAt) }];
+          return recent.map((v) => ({
             image,
             tags: v.tags.join(',') || null,
             digest: shortDigest(v.digest),
