@@ -6,3 +6,4 @@ export * from './service-config';
 export * from './quantities';
 export * from './service-metrics';
 export * from './node-redis';
+export * from './since';

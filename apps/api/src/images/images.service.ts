@@ -119,7 +119,23 @@ export class ImagesService {
 
   async list(project: ProjectContext, page: PageRequest) {
     const rows = await this.images.list(project.id, { take: page.limit + 1, afterId: page.after });
-    return toPage(rows, page.limit, (r) => r.id, (r) => ({ ...imageOut(r), versions: r._count.versions, tags: r._count.tags }));
+    const users = await this.images.liveUsers(rows.map((r) => r.id));
+    return toPage(rows, page.limit, (r) => r.id, (r) => {
+      const recent = r.versions.map((v) => ({
+        digest: v.digest,
+        platform: v.platform,
+        size: Number(v.totalSize),
+        tags: v.tags.map((t) => t.tag),
+        usedBy: v.revisions
+          .filter((rev) => rev.activeFor)
+          .map((rev) => ({ service: rev.activeFor!.name, revision: rev.number }))
+          .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0)),
+        resolvedAt: v.resolvedAt,
+      }));
+      // Every live user, also of a digest older than the recent ones.
+      const usedBy = [...new Set(users.filter((u) => u.imageId === r.id).map((u) => u.service))].sort();
+      return { ...imageOut(r), versions: r._count.versions, tags: r._count.tags, recent, usedBy };
+    });
   }
 
   async versions(project: ProjectContext, imageId: string, page: PageRequest) {
