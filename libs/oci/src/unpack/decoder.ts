@@ -58,7 +58,7 @@ export class LocalDecoder implements LayerDecoder {
 
   constructor(
     dest: string,
-    private readonly layer: UnpackLayerDescriptor,
+    readonly layer: UnpackLayerDescriptor,
     private readonly settings: DecodeSettings,
     onWarning: ((w: UnpackWarning) => void) | undefined,
     private readonly onRefused: (err: LayerRefusedError) => void,
