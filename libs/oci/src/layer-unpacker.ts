@@ -17,7 +17,8 @@ export { entryComponents } from './unpack/entry-policy';
  *   bytes → [size cap + sha256 (+ tee into a content-store ingest)] → gunzip | zstd -d | none
  *         → [uncompressed cap + sha256 = diffId] → tar reader → disk
  *
- * This file is the download half and the verdict (digest, size, diffId); each other job is one
+ * This file is the download half and the verdict (digest, size, diffId) — for a registry blob
+ * (`unpackRemote`) the download half runs on the decode worker instead; each other job is one
  * module under unpack/:
  *
  *   decompress.ts    stream decoding: gunzip / zstd -d / none by magic bytes; diffId + size cap
@@ -26,7 +27,8 @@ export { entryComponents } from './unpack/entry-policy';
  *   fs-writer.ts     filesystem writing: no write through a link, O_EXCL|O_NOFOLLOW files
  *   whiteouts.ts     OCI whiteouts / opaque dirs → overlayfs form; fifos and xattrs, batched
  *   decoder.ts       the decode half as one pipeline (decompress → diffId → tar → disk)
- *   decode-worker.ts the decode half on a shared worker thread, fed through a shared-memory ring
+ *   decode-worker.ts the decode half on a shared worker thread, fed through a shared-memory ring or
+ *                    downloading the blob itself
  *
  * Hostile input is refused, never obeyed (LayerRefusedError names the layer and entry):
  * absolute names and `..`; any parent component that is a symlink (nothing is ever written

@@ -13,29 +13,36 @@ import {
   type TransportSettings,
 } from '../http-exchange';
 import { LocalDecoder, type DecodeOutcome, type DecodeResult, type DecodeSettings, type LayerDecoder } from './decoder';
+import { DOWNLOADING_GUNZIP_CHUNK_BYTES } from './decompress';
 import type { UnpackLayerDescriptor, UnpackWarning } from './types';
 
-// ---- The decode half on a worker thread -------------------------------------------------------
+// ---- The decode half (and registry downloads) on a worker thread ------------------------------
 //
 // On 2 cores the main thread was the bottleneck of a pull: it received the body (undici), hashed
 // it, and also ran every gunzip/tar/file-write callback of the decode half (~0.7 s CPU of a 1.2 s
-// pull of 200 MB). The decode half runs on one long-lived worker thread by default: the main
-// thread keeps download, size cap and progress (the worker hashes the blob too), and copies the
-// compressed bytes into a ring of 1 MiB slots in shared memory, posting slot numbers (one memcpy,
-// at most 4 slots in flight per layer, no per-batch garbage). The worker runs the same
-// LocalDecoder code, so every protection, the diffId check and the privileged batch are unchanged.
+// pull of 200 MB). The decode half runs on one long-lived worker thread by default, running the
+// same LocalDecoder code, so every protection, the diffId check and the privileged batch are
+// unchanged. Its input comes one of two ways:
+//
+//  - 'fetch' jobs (layer blobs from a registry, ImagePuller's normal case): the worker downloads
+//    the blob itself, so its bytes never reach the calling thread, whose young generation Berth
+//    does not size and whose dead 64 KiB socket reads used to pile up (~40 MB) between scavenges.
+//    The calling thread keeps the RegistryClient's logic — auth (tokens, challenges), retries,
+//    error mapping — and asks the worker for each HTTP exchange; the worker follows redirects
+//    (Authorization only to the registry's origin) through a dispatcher built from the client's
+//    own address policy and timeouts (http-exchange.ts), so the guarded connector checks every
+//    address it connects to. It caps the body at the manifest's size, hashes it and reports
+//    progress; the calling thread gives the verdict.
+//  - ring jobs (a blob read from the content store, a download teed into an ingest, a client
+//    with its own dispatcher): the calling thread keeps download, size cap and progress and
+//    copies the compressed bytes into a ring of 1 MiB slots in shared memory, posting slot
+//    numbers (one memcpy, at most 4 slots in flight per layer, no per-batch garbage); the worker
+//    hashes the blob too.
 //
 // Memory is held by construction, not by collecting: the ring bounds what is in flight between
-// the threads, every stage after it has backpressure, and the worker's young generation is small
-// (see docs/oci.md, "Memory").
-//
-// Layer blobs from a registry skip the ring: the worker downloads them itself (a 'fetch' job), so
-// their bytes never reach the calling thread, whose young generation Berth does not size and whose
-// dead socket reads used to pile up (~40 MB) between scavenges. The calling thread keeps the
-// RegistryClient's logic — auth (tokens, challenges), retries, error mapping — and asks the worker
-// for each HTTP exchange; the worker follows redirects (Authorization only to the registry's
-// origin) through a dispatcher built from the client's own address policy and timeouts
-// (http-exchange.ts), so the guarded connector checks every address it connects to.
+// the threads, every stage has backpressure (disk → decompressor → socket), and the worker's
+// young generation is small, so its dead socket reads and decompressed chunks are scavenged every
+// few MiB (see docs/oci.md, "Memory").
 
 type WireError =
   | { kind: 'refused'; layerDigest: string; entry?: string; reason: string }
@@ -229,6 +236,9 @@ export function serveDecodeJobs(port: MessagePort): void {
               }
               post({ t: 'refused', id: m.id, error: toWire(err) });
             },
+            // Downloading too: file writes go to the libuv pool while this thread reads the socket,
+            // and bigger gunzip chunks (fewer round trips) since this one thread does it all.
+            m.ring ? undefined : { syncWrites: false, gunzipChunkBytes: DOWNLOADING_GUNZIP_CHUNK_BYTES },
           ),
         );
         return;
