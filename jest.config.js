@@ -1,5 +1,5 @@
-// Three projects: unit specs beside the code, integration tests against real Postgres/Redis/registry/runc,
-// and e2e tests that drive the running system. `npm test` runs them all; BERTH_TEST_PROJECTS narrows.
+// Four projects: unit specs beside the code, integration tests against real Postgres/Redis/registry/runc,
+// e2e tests that drive the running system, and vm (a cgroup v2 kernel under qemu). `npm test` runs them all; BERTH_TEST_PROJECTS narrows.
 const fs = require('node:fs');
 const swcrc = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
 delete swcrc.$schema;
@@ -30,5 +30,8 @@ module.exports = {
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts',
     },
+    // Boots a cgroup v2 kernel under qemu and runs the runtime conformance inside (test/vm/harness.ts);
+    // the files under test/vm/guest/ run only in the guest.
+    { ...common, displayName: 'vm', testMatch: ['<rootDir>/test/vm/*.test.ts'] },
   ],
 };

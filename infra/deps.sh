@@ -4,6 +4,7 @@
 #     containernetworking-plugins, skopeo, umoci, busybox-static, iproute2, iptables, nftables (tenant
 #     isolation), socat (isolation tests), wireguard-tools + wireguard-go (pod network, wireguard
 #     mode), attr, zstd, openssl, shellcheck
+#     (+ chromium with BERTH_WITH_BROWSER=1; qemu-system-x86, linux-image-amd64 with BERTH_WITH_VM=1)
 #   servers: Postgres on 127.0.0.1:5432, Redis on 127.0.0.1:6379, a registry on 127.0.0.1:5000
 # A server already listening and answering is reused; otherwise a private one is started with its
 # data under $BERTH_DATA_DIR (default .data/). Prints what it did. Run as root.
@@ -50,6 +51,11 @@ have_cmd python3 || need+=(python3)
 have_cmd wrk || need+=(wrk)
 # The test suite drives the dashboard in Debian's Chromium (infra/test.sh asks for it; `up` does not).
 if [ "${BERTH_WITH_BROWSER:-0}" = 1 ] && [ -z "${BERTH_CHROMIUM:-}" ]; then have_cmd chromium || need+=(chromium); fi
+# The cgroup v2 VM test (test/vm) boots Debian's kernel under qemu; infra/test.sh asks for them.
+if [ "${BERTH_WITH_VM:-0}" = 1 ]; then
+  have_cmd qemu-system-x86_64 || need+=(qemu-system-x86)
+  compgen -G '/boot/vmlinuz-*' >/dev/null || need+=(linux-image-amd64)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   say "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

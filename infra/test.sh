@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: infrastructure, dependencies, typecheck, lint, fixture
-# images, then jest (unit, integration against real Postgres/Redis/registry/runc, e2e).
+# images, then jest (unit, integration against real Postgres/Redis/registry/runc, e2e, vm: cgroup v2
+# under qemu).
 # Extra arguments go to jest (e.g. `npm test -- --selectProjects unit`).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$BERTH_ROOT"
 t0=$(date +%s)
-BERTH_WITH_BROWSER=1 bash infra/deps.sh
+BERTH_WITH_BROWSER=1 BERTH_WITH_VM=1 bash infra/deps.sh
 bash infra/node-deps.sh
 # Separate commands, not `a && b`: under `set -e` a failure on the left of && does not stop the script.
 say "typecheck"

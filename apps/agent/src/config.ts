@@ -52,6 +52,12 @@ export const agentConfigSchema = commonSchema.extend({
   BERTH_NODE_MEMORY_MIB: optionalInt,
   BERTH_NODE_PIDS: optionalInt,
   BERTH_RUNTIME: z.enum(['runc', 'hollow']).default('runc'),
+  /**
+   * runc: who writes the container cgroups. `auto` (default): systemd when systemd is PID 1
+   * (/run/systemd/system exists) on cgroup v2 (scopes `berth-<id>.scope` under slice `berth-<node>.slice`), else cgroupfs
+   * (directories `/berth/<node>/<id>`).
+   */
+  BERTH_CGROUP_DRIVER: z.enum(['auto', 'cgroupfs', 'systemd']).default('auto'),
   /** hollow only: host this many simulated nodes in one process (named <BERTH_NODE_NAME>-<i>). */
   BERTH_HOLLOW_NODES: z.coerce.number().int().min(1).max(5000).default(1),
   BERTH_QUEUE_PREFIX: z.string().min(1).default('bull'),

@@ -8,7 +8,7 @@ import { loadConfigOrExit } from '@berth/config';
 import { QueueName, type NodeEventsJob } from '@berth/contracts';
 import { createLogger, createMetricsRegistry, exitOnStartupError, onShutdown, redisCheck, startOpsServer } from '@berth/observability';
 import { ImagePuller } from '@berth/oci';
-import { CniNetwork, HollowRuntime, netProbeDialer, PodNetwork, RuncRuntime, TenantIsolation } from '@berth/runtime';
+import { CniNetwork, HollowRuntime, hostCgroupFacts, netProbeDialer, PodNetwork, RuncRuntime, selectCgroupDriver, TenantIsolation } from '@berth/runtime';
 import { agentConfigSchema, cniBridgeFor, defaultCapacity, resolveUnderlay } from './config';
 import { ImageGc } from './image-gc';
 import { HollowImageProvider, OciImageProvider } from './image-provider';
@@ -157,7 +157,14 @@ async function main() {
         });
       }
       nodeNetwork = parts.length ? new CompositeNodeNetwork(parts) : undefined;
-      runtime = new RuncRuntime({ stateDir: path.join(dir, 'runtime'), runcRoot: `/run/berth/${name}`, cgroupParent: `/berth/${name}`, network });
+      const cgroupHost = hostCgroupFacts(fs.existsSync);
+      runtime = new RuncRuntime({
+        stateDir: path.join(dir, 'runtime'),
+        runcRoot: `/run/berth/${name}`,
+        cgroupParent: `/berth/${name}`,
+        cgroupDriver: selectCgroupDriver(config.BERTH_CGROUP_DRIVER, cgroupHost.systemdBooted, cgroupHost.cgroupV2),
+        network,
+      });
       // Private images: the project's registry credentials come from the API at pull time.
       const creds = apiPullCredentials({ apiUrl: config.BERTH_API_URL, credential: reg.credential, nodeId: reg.nodeId, fetch: http });
       const oci = new OciImageProvider(puller, creds);

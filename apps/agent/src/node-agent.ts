@@ -8,6 +8,7 @@ import {
   type NodeCommandJob,
   type NodeEventsJob,
   type NetworkSyncJob,
+  type PullLayerRecord,
   type QueueJob,
   type ReplicaReportJob,
   type ReplicaSpec,
@@ -203,8 +204,12 @@ export class NodeAgent {
     await this.report(e, 'PULLING', { restartCount: 0 });
     let prepared: Awaited<ReturnType<ImageProvider['prepare']>>;
     let lastProgress = 0;
+    // Layers that came from the node (snapshot or content store), not the registry: a pull of only
+    // those downloaded nothing, and clients say "cached".
+    const local = new Set<string>();
     try {
       prepared = await this.o.images.prepare(spec, (p) => {
+        if (p.status === 'exists' || p.status === 'unpacking-local') local.add(p.layer);
         // Byte counts at most every 500 ms and each layer's end; a cached layer ('exists') at once,
         // so clients see the whole image's size.
         if (p.status !== 'exists') {
@@ -212,7 +217,7 @@ export class NodeAgent {
           if (now - lastProgress < 500 && p.status !== 'done') return;
           lastProgress = now;
         }
-        this.recordPull(spec.replicaId, p);
+        this.recordPull(spec.replicaId, { ...p, cached: local.has(p.layer) });
       });
     } catch (err) {
       this.replicas.delete(spec.replicaId);
@@ -379,13 +384,13 @@ export class NodeAgent {
   }
 
   /** Pull progress for API clients (RedisKey.pull); best effort, never blocks the pull. */
-  private recordPull(replicaId: string, p: { layer: string; done: number; total: number }): void {
+  private recordPull(replicaId: string, p: { layer: string; done: number; total: number; cached: boolean }): void {
     if (!this.o.redis) return;
     const key = RedisKey.pull(replicaId);
     try {
       this.o.redis
         .multi()
-        .hset(key, p.layer, JSON.stringify({ done: p.done, total: p.total }))
+        .hset(key, p.layer, JSON.stringify({ done: p.done, total: p.total, cached: p.cached } satisfies PullLayerRecord))
         .expire(key, 3600)
         .exec()
         .catch(() => undefined);

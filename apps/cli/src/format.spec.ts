@@ -1,4 +1,4 @@
-import { age, bar, bytes, colorEnabled, colors, paintState, parsePairs, percent, shortDigest, table } from './format';
+import { age, bar, bytes, colorEnabled, colors, exitCell, paintState, parsePairs, percent, shortDigest, table, unschedulableAdvice } from './format';
 
 describe('format', () => {
   it('aligns table columns and shows missing values as -', () => {
@@ -55,5 +55,30 @@ describe('colour and progress bars', () => {
     expect(percent(1, 3)).toBe(' 33%');
     expect(percent(5, 0)).toBe('  0%');
     expect(percent(3, 3)).toBe('100%');
+  });
+});
+
+describe('exitCell', () => {
+  it('shows the code, with the signal for 128+N, and the reason only when it adds something', () => {
+    expect(exitCell({ code: 0, reason: 'exited with code 0' })).toBe('0');
+    expect(exitCell({ code: 1, reason: 'exited with code 1' })).toBe('1');
+    expect(exitCell({ code: 137, reason: 'killed by SIGKILL (exit 137)' })).toBe('137 (SIGKILL)');
+    expect(exitCell({ code: 137, reason: 'OOM killed (exit 137)' })).toBe('137 (SIGKILL) OOM killed');
+    expect(exitCell({ code: 143, reason: 'not assigned to this node any more' })).toBe('143 (SIGTERM) not assigned to this node any more');
+    expect(exitCell({ code: null, reason: 'image pull failed: not found' })).toBe('image pull failed: not found');
+    expect(exitCell({ code: 2, reason: null })).toBe('2');
+    expect(exitCell(null)).toBeNull();
+  });
+});
+
+describe('unschedulableAdvice', () => {
+  it('adds what to do to the scheduler\'s reason', () => {
+    expect(unschedulableAdvice('0/2 nodes available: 2 insufficient cpu (need 4000m)')).toBe(
+      '0/2 nodes available: 2 insufficient cpu (need 4000m): lower --cpu/--memory, add a node, or scale down another service (berth nodes shows what each node has free)',
+    );
+    expect(unschedulableAdvice('0/0 nodes available: no nodes registered')).toMatch(/: add a node/);
+    expect(unschedulableAdvice('0/1 nodes available: 1 draining')).toMatch(/: undrain a node/);
+    expect(unschedulableAdvice('something new')).toBe('something new');
+    expect(unschedulableAdvice(null)).toBeNull();
   });
 });

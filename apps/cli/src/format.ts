@@ -115,3 +115,44 @@ export function parsePairs(pairs: string[], what: string): Record<string, string
   }
   return out;
 }
+
+/** Linux signal names by number (the ones a container's exit shows). */
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL',
+  10: 'SIGUSR1', 11: 'SIGSEGV', 12: 'SIGUSR2', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM',
+};
+
+/**
+ * The `LAST EXIT` cell as `docker ps` / `kubectl` users read it: the code, with the signal when it
+ * is 128+N (`137 (SIGKILL)`, `143 (SIGTERM)`, `0`, `1`), then why it stopped when that adds
+ * something ("OOM killed", "not assigned to this node any more"); not a repeat of the code.
+ */
+export function exitCell(lastExit: { code: number | null; reason: string | null } | null | undefined): string | null {
+  if (!lastExit) return null;
+  const { code } = lastExit;
+  const sig = code !== null && code > 128 ? SIGNALS[code - 128] : undefined;
+  const head = code === null ? '' : sig ? `${code} (${sig})` : String(code);
+  let reason = (lastExit.reason ?? '').trim();
+  if (/^exited with code -?\d+$/.test(reason)) reason = '';
+  reason = reason.replace(/^killed by (SIG\w+) \(exit \d+\)$/, (_m, s: string) => (s === sig ? '' : `killed by ${s}`)).replace(/ \(exit \d+\)$/, '');
+  return [head, reason].filter(Boolean).join(' ') || null;
+}
+
+/** What to do about a replica no node can take, from the scheduler's reason; null when it has no advice. */
+export function unschedulableFix(reason: string | null | undefined): string | null {
+  if (!reason) return null;
+  if (/no nodes registered/.test(reason)) return 'add a node (berth nodes tokens create, then start an agent with it)';
+  if (/insufficient (cpu|memory|pids)/.test(reason)) return 'lower --cpu/--memory, add a node, or scale down another service (berth nodes shows what each node has free)';
+  if (/\d+ (draining|node down)/.test(reason)) return 'undrain a node (berth undrain <node>) or add one';
+  return null;
+}
+
+/**
+ * A replica no node can take, as `ps`, `status` and the rollout show it: the scheduler's reason
+ * ("0/2 nodes available: 2 insufficient cpu (need 4000m)"), then the way out.
+ */
+export function unschedulableAdvice(reason: string | null | undefined): string | null {
+  if (!reason) return null;
+  const fix = unschedulableFix(reason);
+  return fix ? `${reason}: ${fix}` : reason;
+}

@@ -10,13 +10,15 @@
  * Human output on stdout (progress on stderr), colour only on a TTY; `--json` everywhere for scripts.
  * Exit codes: see errors.ts (ExitCode) and docs/cli.md.
  */
+import readline from 'node:readline';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { formatCpu, formatMemory, parseCpu, parseMemory, parseRestartPolicy, QuantityError, type ReplicaOut, type RestartPolicy, type RevisionOut as Revision, type ServiceDetail } from '@berth/contracts';
+import { formatCpu, formatMemory, parseCpu, parseMemory, parseRestartPolicy, parseSince, QuantityError, SinceError, type ReplicaOut, type RestartPolicy, type ImageSummary, type RevisionOut as Revision, type ServiceDetail } from '@berth/contracts';
 import { ApiError, BerthClient } from './client';
 import { bashCompletion, type CommandSpec, zshCompletion } from './completion';
 import { CliConfig, configPath, readConfig, writeConfig } from './config';
+import { addExamples } from './examples';
 import { CliError, describeError, EXIT_CODES_HELP, ExitCode, UsageError } from './errors';
-import { age, bytes, type Colors, colorEnabled, colors, paintState, parsePairs, shortDigest, table } from './format';
+import { age, bytes, type Colors, colorEnabled, colors, exitCell, paintState, parsePairs, shortDigest, table, unschedulableAdvice, unschedulableFix } from './format';
 import { type ReplicaView, RolloutFollower, type Snapshot } from './rollout';
 
 const program = new Command('berth')
@@ -170,6 +172,7 @@ async function follow(c: BerthClient, name: string, revision: number, timeoutS: 
     if (o.status.phase === 'failed') {
       const back = svc.activeRevision && svc.activeRevision.number !== revision ? svc.activeRevision : null;
       const reason = o.status.reason ?? 'failed';
+      const fix = /nodes available/.test(reason) ? unschedulableFix(reason) : null;
       const crashLog = await lastLogLines(c, name, replicas.find((r) => r.revision === revision && r.id && (r.lastExit || r.state === 'FAILED'))?.id);
       if (json()) print({ ...base, status: 'FAILED', reason, rolledBackTo: back?.number ?? null }, () => '');
       const rolled = back
@@ -178,7 +181,9 @@ async function follow(c: BerthClient, name: string, revision: number, timeoutS: 
       throw new CliError(
         `revision ${revision} failed: ${reason}\n${rolled}${crashLog.length ? `\nlast log lines of a failed replica:\n${crashLog.map((l) => `  | ${l}`).join('\n')}` : ''}`,
         ExitCode.ROLLOUT_FAILED,
-        `see \`berth ps ${name}\` and \`berth logs ${name}\`; the failed revision stays in \`berth revisions ${name}\``,
+        fix
+          ? `no node could take a replica: ${fix}`
+          : `see \`berth ps ${name}\` and \`berth logs ${name}\`; the failed revision stays in \`berth revisions ${name}\``,
       );
     }
     if (Date.now() > deadline) {
@@ -327,10 +332,10 @@ function replicaRows(replicas: ReplicaOut[]) {
     node: r.node,
     state: r.state,
     restarts: r.restarts,
-    'last exit': r.lastExit ? [r.lastExit.code !== null ? `exit ${r.lastExit.code}` : '', r.lastExit.reason ?? ''].filter(Boolean).join(': ') : null,
+    'last exit': exitCell(r.lastExit),
     address: r.address ? `${r.address}:${r.port ?? ''}` : null,
     age: age(r.createdAt),
-    note: r.pendingReason,
+    note: r.state === 'PENDING' ? unschedulableAdvice(r.pendingReason) : r.pendingReason,
   }));
 }
 
@@ -547,9 +552,16 @@ program
 
 program
   .command('delete <service>')
-  .description('stop every replica of a service; its history is kept (admin)')
-  .action(async (name: string) => {
-    const r = await client().request('DELETE', svcPath(name));
+  .description('stop every replica of a service; its history is kept (admin). Asks first on a terminal; --yes for scripts')
+  .option('-y, --yes', 'do not ask (needed when standard input is not a terminal)')
+  .action(async (name: string, o) => {
+    const c = client(); // not logged in: say so before asking anything
+    if (!o.yes) {
+      if (!process.stdin.isTTY) throw new UsageError(`deleting '${name}' needs confirmation: pass --yes (standard input is not a terminal)`);
+      const answer = await ask(`Delete service '${name}' and stop all its replicas? Its history stays readable with --deleted. Type the name to confirm: `);
+      if (answer.trim() !== name) throw new CliError(`not deleted: the answer was not '${name}'`, ExitCode.ERROR);
+    }
+    const r = await c.request('DELETE', svcPath(name));
     print(r ?? { deleted: name }, () => `${name}: deleted (replicas stopping)`);
   });
 
@@ -594,15 +606,29 @@ program
   .command('logs <service>')
   .description("container output (stdout and stderr) of the service's replicas")
   .option('-f, --follow', 'keep streaming new lines (Ctrl-C to stop)')
-  .option('--tail <n>', 'lines from the end', int('--tail'), 100)
+  .option('--tail <n>', 'lines from the end (default 100; with --since every line since then, up to 10000)', int('--tail'))
+  .option('--since <when>', 'only lines since a duration ago (90s, 10m, 1h, 2d) or an RFC 3339 time (2026-01-02T15:04:05Z)', (v: string) => {
+    try {
+      parseSince(v, Date.now());
+    } catch (e) {
+      if (e instanceof SinceError) throw new UsageError(`--since: ${e.message}`);
+      throw e;
+    }
+    return v;
+  })
+  .option('-t, --timestamps', 'prefix each line with the time it was written (RFC 3339, UTC)')
   .option('--replica <id>', 'one replica (full id, see `berth ps --json`)')
   .action(async (name: string, o) => {
-    const q = `?tail=${o.tail}${o.follow ? '&follow=1' : ''}${o.replica ? `&replica=${encodeURIComponent(o.replica)}` : ''}`;
+    const tail: number = o.tail ?? (o.since ? 10_000 : 100);
+    // A duration is turned into a time here, so "10m" means ten minutes before the command ran.
+    const since = o.since ? new Date(parseSince(o.since, Date.now())).toISOString() : null;
+    const q = `?tail=${tail}${o.follow ? '&follow=1' : ''}${o.replica ? `&replica=${encodeURIComponent(o.replica)}` : ''}${since ? `&since=${encodeURIComponent(since)}` : ''}`;
     for await (const ev of client().events(`${svcPath(name)}/logs${q}`)) {
       if (json()) process.stdout.write(`${JSON.stringify(ev)}\n`);
       else if (typeof ev === 'object' && ev && 'line' in ev) {
-        const prefix = out.dim(String(ev.replicaId ?? ev.replica ?? '').slice(0, 8));
-        (ev.stream === 'stderr' ? process.stderr : process.stdout).write(`${prefix} ${ev.line}\n`);
+        const replica = out.dim(String(ev.replicaId ?? ev.replica ?? '').slice(0, 8));
+        const ts = o.timestamps ? `${out.dim(String(ev.ts ?? ''))} ` : '';
+        (ev.stream === 'stderr' ? process.stderr : process.stdout).write(`${ts}${replica} ${ev.line}\n`);
       }
     }
   });
@@ -618,7 +644,7 @@ program
     const items = await client().list(path, o.limit);
     print(items, () =>
       table(
-        items.map((e: any) => ({ time: e.createdAt, level: e.level, type: e.type, actor: e.actor, message: e.message })),
+        items.map((e: any) => ({ time: e.createdAt, ...(name ? {} : { service: e.service }), level: e.level, type: e.type, actor: e.actor, message: e.message })),
         { paint: (c, v) => (c === 'level' ? (v === 'ERROR' ? out.red(v) : v === 'WARN' ? out.yellow(v) : v) : v) },
       ),
     );
@@ -636,10 +662,26 @@ program
 
 program
   .command('images')
-  .description('images known to the project')
+  .description('images of the project: one row per digest (newest first), with its tags, size and the services running it')
   .action(async () => {
-    const items = await client().list('v1/images');
-    print(items, () => table(items.map((i) => ({ image: `${i.registry}/${i.repository}`, id: i.id, created: age(i.createdAt) }))));
+    const items = await client().list<ImageSummary>('v1/images');
+    print(items, () =>
+      table(
+        items.flatMap((i): Record<string, unknown>[] => {
+          const image = `${i.registry}/${i.repository}`;
+          const recent = i.recent ?? []; // an older api sends none
+          if (!recent.length) return [{ image, tags: null, digest: null, size: null, 'used by': null, resolved: age(i.createdAt) }];
+          return recent.map((v) => ({
+            image,
+            tags: v.tags.join(',') || null,
+            digest: shortDigest(v.digest),
+            size: bytes(v.size),
+            'used by': v.usedBy.map((u) => `${u.service} (rev ${u.revision})`).join(', ') || null,
+            resolved: age(v.resolvedAt),
+          }));
+        }),
+      ),
+    );
   });
 
 const nodes = program
@@ -804,11 +846,26 @@ program
     else process.stdout.write(script);
   });
 
+/** One line from the terminal (the question goes to stderr, so stdout stays the command's answer). */
+async function ask(question: string): Promise<string> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return await new Promise<string>((resolve) => {
+      rl.once('close', () => resolve(''));
+      rl.question(question, resolve);
+    });
+  } finally {
+    rl.close();
+  }
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+addExamples(program);
 
 program.parseAsync(process.argv).then(
   () => process.exit(ExitCode.OK),

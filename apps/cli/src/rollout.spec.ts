@@ -44,6 +44,7 @@ describe('rolloutStatus', () => {
       { revision: 1, state: 'PENDING', node: null, pendingReason: '0/1 nodes: 1 insufficient memory' },
     ]);
     expect(s.line).toContain('unschedulable: 0/1 nodes: 1 insufficient memory');
+    expect(s.line).toContain('lower --cpu/--memory, add a node, or scale down another service');
   });
   it('a service scaled to zero is done once nothing runs', () => {
     expect(rolloutStatus(1, svc(0, 1), { number: 1, status: 'ACTIVE' }, []).phase).toBe('done');
@@ -121,5 +122,17 @@ describe('pull totals', () => {
     expect(row).toMatchObject({ pull: 'pulling', done: 336, total: 1_088_466 });
     const [cached] = nodeRows(3, [{ id: 'a', node: 'n', state: 'READY', revision: 3, pull: null }], 1_088_466);
     expect(cached).toMatchObject({ pull: 'cached', total: 0 });
+  });
+  it('says cached when every recorded layer was on the node already (nothing downloaded), pulled when any was fetched', () => {
+    const row = (pull: { done: number; total: number; cached?: number }) => nodeRows(3, [{ id: 'a', node: 'n', state: 'READY', revision: 3, pull }], 1000)[0]!;
+    expect(row({ done: 1000, total: 1000, cached: 1000 }).pull).toBe('cached');
+    expect(renderNodeRow(row({ done: 1000, total: 1000, cached: 1000 }), 1, colors(false))).toBe('n  [####################] cached  1/1 ready');
+    expect(row({ done: 1000, total: 1000, cached: 400 }).pull).toBe('pulled');
+    // An agent that does not say (older versions): pulled, as before.
+    expect(row({ done: 1000, total: 1000 }).pull).toBe('pulled');
+    // Still PULLING: cached once the cached layers cover the whole image, pulling while some may be missing.
+    const pulling = (pull: { done: number; total: number; cached?: number }) => nodeRows(3, [{ id: 'a', node: 'n', state: 'PULLING', revision: 3, pull }], 1000)[0]!.pull;
+    expect(pulling({ done: 1000, total: 1000, cached: 1000 })).toBe('cached');
+    expect(pulling({ done: 600, total: 600, cached: 600 })).toBe('pulling');
   });
 });

@@ -1,4 +1,4 @@
-import { bar, bytes, type Colors, colors as makeColors, paintState, percent } from './format';
+import { bar, bytes, type Colors, colors as makeColors, paintState, percent, unschedulableAdvice } from './format';
 
 /**
  * Watching a rollout: from the service detail and its replicas, say where the target revision
@@ -18,8 +18,8 @@ export interface ReplicaView {
   restarts?: number;
   /** Set when its own exit ended it and the restart policy keeps it stopped (run-once replicas). */
   completedAt?: string | null;
-  /** Bytes of the image pull so far (the api's `pull`, recorded by the agent). */
-  pull?: { done: number; total: number } | null;
+  /** Bytes of the image pull so far (the api's `pull`, recorded by the agent); `cached`: bytes of layers already on the node. */
+  pull?: { done: number; total: number; cached?: number } | null;
 }
 export interface RevisionView {
   number: number;
@@ -50,7 +50,7 @@ export function rolloutStatus(target: number, service: ServiceView, revision: Re
   const detail = [...byState].map(([s, n]) => `${n} ${s}`).join(', ');
   const pending = mine.find((r) => r.state === 'PENDING' && r.pendingReason)?.pendingReason;
   let line = `revision ${target}: ${ready}/${service.desiredReplicas} ready${detail ? ` (${detail})` : ''}`;
-  if (pending) line += ` · unschedulable: ${pending}`;
+  if (pending) line += ` · unschedulable: ${unschedulableAdvice(pending)}`;
   if (others.length) line += ` · ${others.length} old replica${others.length === 1 ? '' : 's'} still running`;
   if (revision.status === 'FAILED') {
     return { phase: 'failed', line, reason: revision.statusReason ?? 'the revision failed to become ready' };
@@ -97,12 +97,17 @@ export function nodeRows(target: number, replicas: ReplicaView[], imageBytes = 0
       // Replicas on one node share the image: its pull is the most advanced record there.
       const rec = rs
         .map((r) => r.pull)
-        .filter((p): p is { done: number; total: number } => Boolean(p))
+        .filter((p): p is { done: number; total: number; cached?: number } => Boolean(p))
         .sort((a, b) => b.total - a.total || b.done - a.done)[0];
       const past = rs.some((r) => PAST_PULL.has(r.state));
       const pulling = rs.some((r) => r.state === 'PULLING');
+      // Every layer was on the node already, nothing downloaded: every recorded one once past the
+      // pull, or while pulling when the recorded ones already cover the whole image.
+      const recCached = Boolean(rec && rec.total > 0 && rec.cached !== undefined && rec.cached >= rec.total);
+      const allCached = recCached && (past || (imageBytes > 0 && rec!.total >= imageBytes));
       let pull: NodeRow['pull'] = 'waiting';
-      if (past) pull = rec ? 'pulled' : 'cached';
+      if (allCached) pull = 'cached';
+      else if (past) pull = rec ? 'pulled' : 'cached';
       else if (pulling) pull = 'pulling';
       else if (rs.every((r) => r.state === 'FAILED')) pull = 'failed';
       const total = Math.max(rec?.total ?? 0, rec || pull === 'pulling' ? imageBytes : 0);

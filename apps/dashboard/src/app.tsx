@@ -4,10 +4,11 @@ import type { Page, Project, WhoAmI } from './api/types';
 import { ErrorBox, Link } from './components/ui';
 import { AppContext, type AppState } from './context';
 import { parseRoute, routePath, type Route } from './lib/route';
-import { loadSession, permissionsFor, pickProject, saveSession, type StoredSession } from './lib/session';
+import { loadLastProject, loadSession, permissionsFor, pickProject, saveLastProject, saveSession, type StoredSession } from './lib/session';
 import { ImagesPage } from './pages/images';
 import { LoginPage } from './pages/login';
 import { NodesPage } from './pages/nodes';
+import { MembersPage, ProjectsPage, TokensPage } from './pages/projects';
 import { ServicePage } from './pages/service';
 import { ServicesPage } from './pages/services';
 
@@ -59,7 +60,10 @@ function Workspace({ api, session, onChange }: { api: ApiClient; session: Stored
   const [identity, setIdentity] = useState<Identity>();
   const [error, setError] = useState<unknown>();
   const [route, setRoute] = useState<Route>(() => parseRoute(location.pathname));
+  const [identityTick, setIdentityTick] = useState(0);
   const mainRef = useRef<HTMLElement>(null);
+  const sessionRef = useRef(session);
+  sessionRef.current = session;
 
   useEffect(() => {
     let stop = false;
@@ -67,15 +71,21 @@ function Workspace({ api, session, onChange }: { api: ApiClient; session: Stored
       .then(([who, page]) => {
         if (stop) return;
         setIdentity({ who, projects: page.items });
-        const slug = pickProject(page.items, who.kind === 'token' ? who.project : session.project);
-        if (slug !== (session.project ?? null)) onChange({ ...session, project: slug ?? undefined });
+        const s = sessionRef.current;
+        const slug = pickProject(page.items, who.kind === 'token' ? who.project : s.project, loadLastProject(localStorage));
+        if (slug !== (s.project ?? null)) onChange({ ...s, project: slug ?? undefined });
       })
       .catch((e) => !stop && setError(e));
     return () => {
       stop = true;
     };
-    // Re-read identity when the credentials change, not when the project does.
-  }, [api, session.token]);
+    // Re-read identity when the credentials change (or a project was created), not when the project does.
+  }, [api, session.token, identityTick]);
+
+  // The project in use is remembered (its slug only) so the next visit opens on it.
+  useEffect(() => {
+    if (session.project && session.kind === 'login') saveLastProject(localStorage, session.project);
+  }, [session.project, session.kind]);
 
   useEffect(() => {
     const onPop = () => setRoute(parseRoute(location.pathname));
@@ -95,8 +105,18 @@ function Workspace({ api, session, onChange }: { api: ApiClient; session: Stored
   const state: AppState | null = useMemo(() => {
     if (!identity || !project) return null;
     const role = identity.projects.find((p) => p.slug === project)?.role ?? (identity.who.kind === 'token' ? identity.who.role : null);
-    return { api, project, projects: identity.projects, role, can: permissionsFor(role, identity.projects), navigate };
-  }, [identity, project, api, navigate]);
+    return {
+      api,
+      project,
+      projects: identity.projects,
+      role,
+      can: permissionsFor(role, identity.projects),
+      navigate,
+      user: identity.who.kind === 'user',
+      reloadProjects: () => setIdentityTick((t) => t + 1),
+      switchProject: (slug: string) => onChange({ ...sessionRef.current, project: slug }),
+    };
+  }, [identity, project, api, navigate, onChange]);
 
   const signOut = () => onChange(null);
 
@@ -139,6 +159,9 @@ function Workspace({ api, session, onChange }: { api: ApiClient; session: Stored
                 [{ page: 'services' }, 'Services'],
                 [{ page: 'images' }, 'Images'],
                 [{ page: 'nodes' }, 'Nodes'],
+                [{ page: 'projects' }, 'Projects'],
+                [{ page: 'members' }, 'Members'],
+                ...(state.role === 'admin' ? [[{ page: 'tokens' }, 'API tokens']] : []),
               ] as [Route, string][]
             ).map(([r, label]) => (
               <li key={label}>
@@ -177,7 +200,10 @@ function Workspace({ api, session, onChange }: { api: ApiClient; session: Stored
       </header>
       <main id="main" ref={mainRef} key={state.project}>
         {route.page === 'services' && <ServicesPage />}
-        {route.page === 'service' && <ServicePage name={route.name} />}
+        {route.page === 'service' && <ServicePage name={route.name} tab={route.tab ?? 'overview'} />}
+        {route.page === 'projects' && <ProjectsPage />}
+        {route.page === 'members' && <MembersPage />}
+        {route.page === 'tokens' && <TokensPage />}
         {route.page === 'images' && <ImagesPage />}
         {route.page === 'nodes' && <NodesPage />}
         {route.page === 'not-found' && (

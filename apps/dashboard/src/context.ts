@@ -11,6 +11,11 @@ export interface AppState {
   role: Role | null;
   can: Permissions;
   navigate: (r: Route) => void;
+  /** signed in as a user (not with an API token): may create projects */
+  user: boolean;
+  /** re-read `GET /v1/projects` (after creating one) */
+  reloadProjects: () => void;
+  switchProject: (slug: string) => void;
 }
 
 export const AppContext = createContext<AppState | null>(null);

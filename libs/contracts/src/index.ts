@@ -7,3 +7,4 @@ export * from './node-registration';
 export * from './quantities';
 export * from './service-metrics';
 export * from './node-redis';
+export * from './since';

@@ -361,8 +361,9 @@ export const RedisKey = {
   logs: (replicaId: string) => `berth:logs:${replicaId}`,
   /**
    * Hash of image pull progress per replica, written by the agent while PULLING: field = layer
-   * digest, value = JSON `{done, total}` (bytes). Expires an hour after the last write; the api
-   * shows it on the replica list (`pull`) so clients can draw per-node pull progress.
+   * digest, value = JSON `PullLayerRecord` `{done, total, cached}` (bytes; cached: the layer was on
+   * the node already, nothing downloaded). Expires an hour after the last write; the api shows it on
+   * the replica list (`pull`) so clients can draw per-node pull progress, or say "cached".
    */
   pull: (replicaId: string) => `berth:pull:${replicaId}`,
   /**
@@ -373,3 +374,11 @@ export const RedisKey = {
   /** Node registration results keyed by the agent's registration request id. */
   nodeSession: (nodeId: string) => `berth:node:${nodeId}`,
 } as const;
+
+/** One layer's entry in `RedisKey.pull(replicaId)` (agent → api). `cached` is absent from older agents. */
+export const PullLayerRecordSchema = z.object({
+  done: z.number().nonnegative(),
+  total: z.number().nonnegative(),
+  cached: z.boolean().optional(),
+});
+export type PullLayerRecord = z.infer<typeof PullLayerRecordSchema>;

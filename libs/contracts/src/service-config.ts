@@ -466,6 +466,43 @@ export const ReplicaOutSchema = z.object({
 });
 export type ReplicaOut = z.infer<typeof ReplicaOutSchema>;
 
+export const EventOutSchema = z.object({
+  id: z.string().describe('ascending; the cursor of the next page'),
+  type: z.string().describe('dotted, e.g. service.deployed, replica.oom_killed'),
+  level: z.enum(['INFO', 'WARN', 'ERROR']),
+  message: z.string(),
+  actor: z.string().describe('user:<email> | token:<name> | system | node:<name>'),
+  tokenId: z.string().nullable(),
+  serviceId: z.string().nullable(),
+  service: z.string().nullable().describe("the service's name (null for project- or node-wide events)"),
+  revisionId: z.string().nullable(),
+  replicaId: z.string().nullable(),
+  nodeId: z.string().nullable(),
+  data: z.unknown(),
+  createdAt: isoTime,
+});
+export type EventOut = z.infer<typeof EventOutSchema>;
+
+export const ImageVersionSummarySchema = z.object({
+  digest: z.string(),
+  platform: z.string(),
+  size: z.int().describe("bytes: the manifest's config and (compressed) layer sizes, what a pull downloads at most"),
+  tags: z.array(z.string()).describe('tags that point at this digest now'),
+  usedBy: z.array(z.object({ service: z.string(), revision: z.int() })).describe('live services whose active revision runs this digest'),
+  resolvedAt: isoTime,
+});
+export const ImageSummarySchema = z.object({
+  id: z.string(),
+  registry: z.string(),
+  repository: z.string(),
+  createdAt: isoTime,
+  versions: z.int().describe('how many digests were recorded'),
+  tags: z.int().describe('how many tags point into it'),
+  recent: z.array(ImageVersionSummarySchema).describe('the newest digests (at most 10), newest first'),
+  usedBy: z.array(z.string()).describe('names of the live services that run one of its digests (any digest, not only the recent ones)'),
+});
+export type ImageSummary = z.infer<typeof ImageSummarySchema>;
+
 /** One line of `GET /v1/services/:name/logs` (a Server-Sent Event's `data`). */
 export interface LogLine {
   replicaId: string;

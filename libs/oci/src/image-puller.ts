@@ -304,9 +304,13 @@ export class ImagePuller {
       let source: Readable | undefined;
       let ingest: Ingest | undefined;
       try {
+        // A registry blob is downloaded by the decode worker itself (its bytes never reach this
+        // thread) unless it must be teed into the content store or the client's dispatcher is
+        // the caller's own (its address rules cannot be handed to another thread).
+        const transport = local || this.opts.keepLayerBlobs ? undefined : client.transportSettings();
         if (local) {
           source = this.content.readStream(layer.digest);
-        } else {
+        } else if (!transport) {
           source = (await client.fetchBlob(ref, layer.digest)).stream;
           if (this.opts.keepLayerBlobs) ingest = await this.content.openIngest(layer.digest, { expectedSize: layer.size });
         }
@@ -319,7 +323,9 @@ export class ImagePuller {
             onWarning(w);
           };
         }
-        const res = await this.unpacker.unpack(source, staging.dir, layer, unpackOpts);
+        const res = transport
+          ? await this.unpacker.unpackRemote({ transport, open: (exchange) => client.openBlob(ref, layer.digest, exchange) }, staging.dir, layer, unpackOpts)
+          : await this.unpacker.unpack(source!, staging.dir, layer, unpackOpts);
         const info: Parameters<typeof staging.commit>[0] = { diffId: res.diffId, layerDigest: layer.digest, size: res.uncompressedBytes };
         if (parentChainId) info.parentChainId = parentChainId;
         await staging.commit(info);

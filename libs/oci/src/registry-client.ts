@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { DEFAULT_REGISTRY_ALLOW, parseAllowList } from './address-policy';
 import {
   DigestMismatchError,
@@ -13,7 +13,15 @@ import {
   type RegistryErrorDetail,
 } from './errors';
 import { isIndexMediaType, isManifestMediaType, layerCompression, MANIFEST_ACCEPT, MediaType } from './media-types';
-import { guardedConnector } from './guarded-connector';
+import {
+  followRedirects,
+  guardedAgent,
+  headerValue as header,
+  type Exchange,
+  type ExchangeBody,
+  type ExchangeResponse,
+  type TransportSettings,
+} from './http-exchange';
 import { formatReference, manifestReference, registryEndpointHost, type ImageReference } from './reference';
 
 /**
@@ -158,7 +166,6 @@ export interface ResolveOptions {
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
-const MAX_REDIRECTS = 5;
 
 type AuthState = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service?: string };
 
@@ -224,7 +231,7 @@ export function isRetryableNetworkError(err: unknown): boolean {
   return (code !== undefined && RETRYABLE_CODES.has(code)) || (err as Error)?.message === 'aborted';
 }
 
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
+async function readLimited(body: ExchangeBody, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const chunk of body) {
@@ -238,7 +245,7 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number,
   return Buffer.concat(chunks);
 }
 
-async function registryErrors(body: Dispatcher.ResponseData['body']): Promise<{ text: string; errors: RegistryErrorDetail[] }> {
+async function registryErrors(body: ExchangeBody): Promise<{ text: string; errors: RegistryErrorDetail[] }> {
   let text = '';
   try {
     text = (await readLimited(body, 64 * 1024, 'error body')).toString('utf8');
@@ -264,11 +271,15 @@ interface SendOptions {
   accept?: string[];
   /** Scope to ask a token server for, e.g. repository:foo:pull. */
   scope: string;
+  /** Who performs each exchange (default: this client's dispatcher, on this thread). */
+  exchange?: Exchange;
 }
 
 export class RegistryClient {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
+  /** The address policy and timeouts of the dispatcher, when this client built it (or inherited one it built). */
+  private transport?: TransportSettings;
   private readonly auth = new Map<string, AuthState>();
   private readonly tokens = new Map<string, { token: string; expiresAt: number }>();
   /** Credentials asked once per registry per client (providers may hit a database). */
@@ -289,13 +300,24 @@ export class RegistryClient {
       ...options,
     };
     this.ownsDispatcher = !options.dispatcher;
-    this.dispatcher =
-      options.dispatcher ??
-      new Agent({
-        connect: guardedConnector(parseAllowList(options.allowPrivate ?? DEFAULT_REGISTRY_ALLOW), { timeout: this.opts.timeoutMs }),
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: this.opts.bodyTimeoutMs,
-      });
+    if (options.dispatcher) this.dispatcher = options.dispatcher;
+    else {
+      this.transport = {
+        policy: parseAllowList(options.allowPrivate ?? DEFAULT_REGISTRY_ALLOW),
+        timeoutMs: this.opts.timeoutMs,
+        bodyTimeoutMs: this.opts.bodyTimeoutMs,
+      };
+      this.dispatcher = guardedAgent(this.transport);
+    }
+  }
+
+  /**
+   * How this client connects (address policy, timeouts), for a thread that fetches with the same
+   * rules (the decode worker downloads layer blobs itself). Undefined for a client given its own
+   * `dispatcher`: that one's rules are unknown here, so its blobs are fetched by the client.
+   */
+  transportSettings(): TransportSettings | undefined {
+    return this.transport;
   }
 
   async close(): Promise<void> {
@@ -308,7 +330,9 @@ export class RegistryClient {
    * obtained for one caller is never presented for another. Closing it leaves the pool open.
    */
   withCredentials(credentials: CredentialProvider): RegistryClient {
-    return new RegistryClient({ ...this.opts, credentials, dispatcher: this.dispatcher });
+    const child = new RegistryClient({ ...this.opts, credentials, dispatcher: this.dispatcher });
+    child.transport = this.transport;
+    return child;
   }
 
   /** Base URL of a registry's API, http for loopback/insecure registries. */
@@ -403,7 +427,23 @@ export class RegistryClient {
    * Retries happen only before the first byte; a failure mid-body surfaces on the stream.
    */
   async fetchBlob(ref: ImageReference, digest: string): Promise<{ stream: Readable; size?: number }> {
-    const res = await this.send(ref.registry, `/v2/${ref.repository}/blobs/${digest}`, { method: 'GET', scope: pullScope(ref) });
+    const res = (await this.openBlob(ref, digest)) as Dispatcher.ResponseData;
+    const len = header(res.headers, 'content-length');
+    const out: { stream: Readable; size?: number } = { stream: res.body };
+    if (len !== undefined) out.size = Number(len);
+    return out;
+  }
+
+  /**
+   * The GET of a blob with this client's auth, redirect and retry rules, each exchange performed
+   * by `exchange` (default: this client's dispatcher). Resolves with the 2xx response; throws the
+   * client's typed errors otherwise. With the decode worker's exchange (transportSettings()), the
+   * worker connects under the same address policy and keeps the body: it never reaches this thread.
+   */
+  async openBlob(ref: ImageReference, digest: string, exchange?: Exchange): Promise<ExchangeResponse> {
+    const so: SendOptions = { method: 'GET', scope: pullScope(ref) };
+    if (exchange) so.exchange = exchange;
+    const res = await this.send(ref.registry, `/v2/${ref.repository}/blobs/${digest}`, so);
     if (res.statusCode === 404) {
       const { text, errors } = await registryErrors(res.body);
       throw new RegistryNotFoundError(`blob ${digest} not found in ${ref.registry}/${ref.repository}: ${describeErrors(errors, text)}`, errors);
@@ -412,10 +452,7 @@ export class RegistryClient {
       await res.body.dump().catch(() => undefined);
       this.expectOk(res.statusCode, ref, `blob ${digest}`);
     }
-    const len = header(res.headers, 'content-length');
-    const out: { stream: Readable; size?: number } = { stream: res.body };
-    if (len !== undefined) out.size = Number(len);
-    return out;
+    return res;
   }
 
   private async fetchSmallBlob(ref: ImageReference, digest: string, limit: number): Promise<Buffer> {
@@ -484,7 +521,7 @@ export class RegistryClient {
    * One logical request: auth (once per call, on challenge), redirects (auth stripped across
    * origins), and retries with exponential backoff for connection failures, 5xx and 429.
    */
-  private async send(registry: string, path: string, so: SendOptions): Promise<Dispatcher.ResponseData> {
+  private async send(registry: string, path: string, so: SendOptions): Promise<ExchangeResponse> {
     const base = this.baseUrl(registry);
     const origin = new URL(base).origin;
     let authAttempted = false;
@@ -493,24 +530,13 @@ export class RegistryClient {
 
     for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
       if (attempt > 0) await sleep(this.opts.retryBaseDelayMs * 2 ** (attempt - 1));
-      let url = base + path;
       const authorization = await this.authorizationFor(registry, so.scope);
-      let res: Dispatcher.ResponseData;
+      const headers: Record<string, string> = { 'user-agent': this.opts.userAgent };
+      if (so.accept) headers.accept = so.accept.join(', ');
+      const req = { method: so.method, headers, origin, ...(authorization ? { authorization } : {}) };
+      let res: ExchangeResponse;
       try {
-        let redirects = 0;
-        for (;;) {
-          const headers: Record<string, string> = { 'user-agent': this.opts.userAgent };
-          if (so.accept) headers.accept = so.accept.join(', ');
-          if (authorization && new URL(url).origin === origin) headers.authorization = authorization;
-          res = await request(url, { method: so.method, headers, dispatcher: this.dispatcher });
-          if ([301, 302, 303, 307, 308].includes(res.statusCode) && header(res.headers, 'location')) {
-            await res.body.dump().catch(() => undefined);
-            if (++redirects > MAX_REDIRECTS) throw new RegistryUnavailableError(`too many redirects for ${base}${path}`);
-            url = new URL(header(res.headers, 'location')!, url).toString();
-            continue;
-          }
-          break;
-        }
+        res = await (so.exchange ? so.exchange(base + path, req) : followRedirects(this.dispatcher, base + path, req));
       } catch (err) {
         if (err instanceof RegistryUnavailableError || err instanceof RegistryAddressRefusedError) throw err;
         const code = errCode(err);
@@ -631,10 +657,6 @@ function pullScope(ref: ImageReference): string {
   return `repository:${ref.repository}:pull`;
 }
 
-function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 /** Picks the index entry for a platform: exact variant when asked, else the first os/arch match. */
 export function selectPlatform(manifests: Descriptor[], wanted: Platform): Descriptor | undefined {

@@ -5,6 +5,7 @@ export * from './seccomp-profile';
 export * from './container-log';
 export * from './cni';
 export * from './runc.runtime';
+export * from './cgroups';
 export * from './hollow.runtime';
 export * from './start-failure';
 export * from './tenant-isolation';

@@ -1,5 +1,6 @@
 /**
- * ContainerRuntime on runc (cgroup v1 or v2: runc writes the cgroups; Berth only reads OOM counters).
+ * ContainerRuntime on runc (cgroup v1 or v2; cgroupfs or systemd driver, see cgroups.ts: runc or
+ * systemd write the cgroups; Berth reads OOM counters and stats, freezes through `runc pause`).
  *
  * Each container runs under a tiny detached shell "shim" (its own session, so it survives the agent):
  *   sh: runc run --keep --pid-file <dir>/pid <id>  >> output.log 2>&1 ; write <dir>/exit.json
@@ -38,6 +39,17 @@ import {
 } from './container-runtime';
 import { execFile } from '@berth/oci';
 import { buildOciSpec, resolveUser } from './oci-spec';
+import {
+  CGROUP_DRIVER_ENV,
+  CgroupDriver,
+  cgroupLayout,
+  CgroupLayout,
+  CgroupStats,
+  hostCgroupFacts,
+  readCgroupStats,
+  selectCgroupDriver,
+  SYSTEMD_SCOPE_PREFIX,
+} from './cgroups';
 import { classifyStartFailure, describeStartFailure } from './start-failure';
 
 export interface RuncRuntimeOptions {
@@ -45,8 +57,13 @@ export interface RuncRuntimeOptions {
   /** runc --root: where runc keeps its own state (tmpfs is fine: exit facts live in stateDir). */
   runcRoot?: string;
   runcPath?: string;
-  /** Parent of every container cgroup: `<cgroupParent>/<id>`. */
+  /**
+   * Parent of every container cgroup: `<cgroupParent>/<id>` with the cgroupfs driver; with the
+   * systemd driver the slice made from it (`/berth/n1` → `berth-n1.slice`) holds `berth-<id>.scope`.
+   */
   cgroupParent?: string;
+  /** Default: BERTH_CGROUP_DRIVER, else systemd when systemd is PID 1 (/run/systemd/system) on cgroup v2, else cgroupfs. */
+  cgroupDriver?: CgroupDriver;
   /** null runs containers without networking (a fresh, empty network namespace). */
   network?: CniNetwork | null;
   logRotation?: RotationOptions;
@@ -80,7 +97,7 @@ interface ExitFile {
 }
 
 const SHIM_SCRIPT = [
-  '"$1" --root "$2" run --keep --bundle "$4" --pid-file "$5/pid" "$3" </dev/null >>"$6" 2>&1',
+  '"$1" --root "$2" $8 run --keep --bundle "$4" --pid-file "$5/pid" "$3" </dev/null >>"$6" 2>&1',
   'code=$?',
   'oom=0',
   'if [ -r "$7" ]; then oom=$(sed -n "s/^oom_kill //p" "$7"); fi',
@@ -94,19 +111,25 @@ export class RuncRuntime implements ContainerRuntime {
   readonly runcRoot: string;
   readonly runcPath: string;
   readonly cgroupParent: string;
+  readonly cgroupDriver: CgroupDriver;
+  /** Where container cgroups live under each hierarchy root, for the driver in use. */
+  readonly cgroups: CgroupLayout;
   readonly network: CniNetwork | null;
   private readonly rotation: RotationOptions;
   private readonly startTimeoutMs: number;
   private readonly seccomp: boolean;
   private readonly attachBeforeStart: boolean;
   private rotateTimer: NodeJS.Timeout | null = null;
-  private readonly cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  readonly cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
 
   constructor(opts: RuncRuntimeOptions = {}) {
     this.stateDir = opts.stateDir ?? '/var/lib/berth/runtime';
     this.runcRoot = opts.runcRoot ?? '/run/berth/runc';
     this.runcPath = opts.runcPath ?? 'runc';
     this.cgroupParent = (opts.cgroupParent ?? '/berth').replace(/\/+$/, '');
+    const host = hostCgroupFacts(existsSync);
+    this.cgroupDriver = opts.cgroupDriver ?? selectCgroupDriver(process.env[CGROUP_DRIVER_ENV], host.systemdBooted, host.cgroupV2);
+    this.cgroups = cgroupLayout(this.cgroupDriver, this.cgroupParent);
     this.network = opts.network === undefined ? null : opts.network;
     this.rotation = opts.logRotation ?? DEFAULT_ROTATION;
     this.startTimeoutMs = opts.startTimeoutMs ?? 30_000;
@@ -137,14 +160,22 @@ export class RuncRuntime implements ContainerRuntime {
   private logPath(id: string) {
     return join(this.logDir(id), 'output.log');
   }
-  private cgroupsPath(id: string) {
-    return `${this.cgroupParent}/${id}`;
+  /** runc's global flags: its state root, and the systemd driver when that is the one in use. */
+  private runcArgs(...args: string[]): string[] {
+    return ['--root', this.runcRoot, ...(this.cgroupDriver === 'systemd' ? ['--systemd-cgroup'] : []), ...args];
+  }
+  private runc(...args: string[]) {
+    return execFile(this.runcPath, this.runcArgs(...args));
+  }
+  /** The container's cgroup directory in the hierarchy of `controller` ('' on v2). */
+  cgroupDir(id: string, controller = ''): string {
+    return this.cgroupV2 ? join('/sys/fs/cgroup', this.cgroups.relPath(id)) : join('/sys/fs/cgroup', controller, this.cgroups.relPath(id));
   }
   /** The file whose `oom_kill N` line counts OOM kills in the container's memory cgroup. */
   private oomEventsFile(id: string) {
     return this.cgroupV2
-      ? join('/sys/fs/cgroup', this.cgroupsPath(id), 'memory.events')
-      : join('/sys/fs/cgroup/memory', this.cgroupsPath(id), 'memory.oom_control');
+      ? join('/sys/fs/cgroup', this.cgroups.oomDir(id), 'memory.events')
+      : join('/sys/fs/cgroup/memory', this.cgroups.oomDir(id), 'memory.oom_control');
   }
 
   async start(spec: ContainerSpec): Promise<ContainerHandle> {
@@ -167,7 +198,7 @@ export class RuncRuntime implements ContainerRuntime {
     const record: ContainerRecord = {
       id,
       createdAt: new Date().toISOString(),
-      cgroupsPath: this.cgroupsPath(id),
+      cgroupsPath: this.cgroups.cgroupsPath(id),
       address: null,
       networked: false,
       mounted: false,
@@ -218,7 +249,19 @@ export class RuncRuntime implements ContainerRuntime {
       await fs.writeFile(join(bundle, 'config.json'), JSON.stringify(draft));
       const shim = spawn(
         '/bin/sh',
-        ['-c', SHIM_SCRIPT, SHIM_NAME, this.runcPath, this.runcRoot, id, bundle, dir, this.logPath(id), this.oomEventsFile(id)],
+        [
+          '-c',
+          SHIM_SCRIPT,
+          SHIM_NAME,
+          this.runcPath,
+          this.runcRoot,
+          id,
+          bundle,
+          dir,
+          this.logPath(id),
+          this.oomEventsFile(id),
+          this.cgroupDriver === 'systemd' ? '--systemd-cgroup' : '',
+        ],
         { detached: true, stdio: 'ignore' },
       );
       shim.unref();
@@ -292,7 +335,14 @@ export class RuncRuntime implements ContainerRuntime {
 
   private async kill(id: string, signal: string): Promise<void> {
     // Errors mean "not running any more", which is what we want anyway.
-    await execFile(this.runcPath, ['--root', this.runcRoot, 'kill', id, signal.replace(/^SIG/, '')]);
+    await this.runc('kill', id, signal.replace(/^SIG/, ''));
+    // A frozen process gets the signal only once thawed (v1: not even SIGKILL).
+    if (await this.isFrozen(id)) await this.runc('resume', id);
+  }
+
+  private async isFrozen(id: string): Promise<boolean> {
+    if (this.cgroupV2) return /^frozen 1$/m.test((await readIfExists(join(this.cgroupDir(id), 'cgroup.events')).catch(() => null)) ?? '');
+    return ((await readIfExists(join(this.cgroupDir(id, 'freezer'), 'freezer.state')).catch(() => null)) ?? '').trim() === 'FROZEN';
   }
 
   async destroy(id: string, opts: { keepLogs?: boolean } = {}): Promise<void> {
@@ -317,41 +367,54 @@ export class RuncRuntime implements ContainerRuntime {
       while (Date.now() < deadline && (await this.shimAlive(id, record)) && !(await this.readExit(id))) await delay(10);
     }
     await step('runc delete', async () => {
-      const r = await execFile(this.runcPath, ['--root', this.runcRoot, 'delete', '--force', id]);
+      const r = await this.runc('delete', '--force', id);
       if (r.code !== 0 && !/does not exist|not exist/.test(r.stderr)) throw new Error(r.stderr.trim());
     });
     if (this.network && (record?.networked ?? true)) await step('network', () => this.network!.del(id));
     const rootfs = join(this.bundle(id), 'rootfs');
     if (record?.mounted || (await isMountPoint(rootfs))) await step('unmount', () => unmountAll(rootfs));
-    await step('cgroups', () => this.removeCgroups(record?.cgroupsPath ?? this.cgroupsPath(id)));
+    await step('cgroups', () => this.removeCgroups(id));
     await step('state dir', () => fs.rm(this.dir(id), { recursive: true, force: true }));
     if (!keepLogs) await step('logs', () => fs.rm(this.logDir(id), { recursive: true, force: true }));
     if (errors.length) throw new Error(`destroy ${id}: ${errors.join('; ')}`);
   }
 
-  /** runc delete removes the cgroups; this catches the ones left by a runc that died half-way. */
-  private async removeCgroups(cgroupsPath: string): Promise<void> {
+  /**
+   * runc delete removes the cgroups (systemd: stops the scope); this catches the ones left by a runc
+   * that died half-way. The driver is a node setting: containers started under another driver are
+   * not looked for.
+   */
+  private async removeCgroups(id: string): Promise<void> {
+    const rel = this.cgroups.relPath(id);
+    const units = this.cgroups.units(id);
+    // systemd: the container's slice outlives its scope (it holds the OOM count); stopping it removes both.
+    if (units.length) await execFile('systemctl', ['stop', ...units]);
     for (const root of await this.cgroupRoots()) {
-      const p = join(root, cgroupsPath);
-      if (!existsSync(p)) continue;
-      const procs = (await readIfExists(join(p, 'cgroup.procs'))) ?? '';
-      for (const pid of procs.split('\n').filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
+      for (const dir of [rel, ...(rel === this.cgroups.oomDir(id) ? [] : [this.cgroups.oomDir(id)])]) await this.removeCgroupDir(id, join(root, dir));
+    }
+  }
+
+  /** Kills what is left in one cgroup directory and removes it (EBUSY while the kernel reaps: retried). */
+  private async removeCgroupDir(id: string, p: string): Promise<void> {
+    if (!existsSync(p)) return;
+    const procs = (await readIfExists(join(p, 'cgroup.procs'))) ?? '';
+    for (const pid of procs.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* already gone */
       }
-      for (let i = 0; i < 50; i++) {
-        try {
-          await fs.rmdir(p);
-          break;
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') break;
-          if (code !== 'EBUSY' || i === 49) throw e;
-          await delay(20);
-        }
+    }
+    if (this.cgroupDriver === 'systemd') await execFile('systemctl', ['stop', `${SYSTEMD_SCOPE_PREFIX}-${id}.scope`]);
+    for (let i = 0; i < 50; i++) {
+      try {
+        await fs.rmdir(p);
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY' || i === 49) throw e;
+        await delay(20);
       }
     }
   }
@@ -364,6 +427,35 @@ export class RuncRuntime implements ContainerRuntime {
       if (e.isDirectory()) out.push(join('/sys/fs/cgroup', e.name));
     }
     return out;
+  }
+
+  /**
+   * Freezes every process of the container (`runc pause`: cgroup.freeze on v2, the freezer
+   * controller on v1); `thaw` lets them run again. A frozen container ignores signals until thawed;
+   * `stop` and `destroy` thaw first.
+   */
+  async freeze(id: string): Promise<void> {
+    await this.readRecord(id);
+    const r = await this.runc('pause', id);
+    if (r.code !== 0) throw new Error(`freeze ${id}: ${cleanRuncError(r.stderr.trim())}`);
+  }
+
+  async thaw(id: string): Promise<void> {
+    await this.readRecord(id);
+    const r = await this.runc('resume', id);
+    if (r.code !== 0) throw new Error(`thaw ${id}: ${cleanRuncError(r.stderr.trim())}`);
+  }
+
+  /** Usage and limits from the container's cgroup files (v1 or v2, either driver). */
+  async stats(id: string): Promise<CgroupStats> {
+    await this.readRecord(id);
+    return readCgroupStats(this.cgroupV2, (controller, file) => readIfExists(join(this.cgroupDir(id, controller), file)));
+  }
+
+  /** Removes the (empty) parent of the container cgroups: the directories, or the systemd slice. */
+  async removeCgroupParent(): Promise<void> {
+    if (this.cgroups.slice) await execFile('systemctl', ['stop', this.cgroups.slice]);
+    for (const root of await this.cgroupRoots()) await fs.rmdir(join(root, this.cgroups.parentPath)).catch(() => undefined);
   }
 
   async inspect(id: string): Promise<ContainerInfo> {
@@ -403,7 +495,7 @@ export class RuncRuntime implements ContainerRuntime {
     const info = await this.inspect(id);
     if (info.status === 'running') {
       // Cross-check with runc's own view: the pid it reports must be the one we recorded.
-      const r = await execFile(this.runcPath, ['--root', this.runcRoot, 'state', id]);
+      const r = await this.runc('state', id);
       if (r.code === 0) {
         const state = JSON.parse(r.stdout) as { pid: number; status: string };
         if (state.status === 'running' && info.pid && state.pid !== info.pid) {
@@ -438,7 +530,7 @@ export class RuncRuntime implements ContainerRuntime {
       if (existsSync(join(this.dir(id), 'record.json'))) recorded.add(id);
     }
     for (const id of await fs.readdir(join(this.stateDir, 'logs')).catch(() => [] as string[])) candidates.add(id);
-    const listed = await execFile(this.runcPath, ['--root', this.runcRoot, 'list', '--format', 'json']);
+    const listed = await this.runc('list', '--format', 'json');
     if (listed.code === 0 && listed.stdout.trim() && listed.stdout.trim() !== 'null') {
       for (const c of JSON.parse(listed.stdout) as { id: string }[]) candidates.add(c.id);
     }
@@ -447,8 +539,9 @@ export class RuncRuntime implements ContainerRuntime {
       for (const l of await this.network.listLeases()) if (l.id) candidates.add(l.id);
     }
     for (const root of await this.cgroupRoots()) {
-      for (const e of await fs.readdir(join(root, this.cgroupParent), { withFileTypes: true }).catch(() => [])) {
-        if (e.isDirectory()) candidates.add(e.name);
+      for (const e of await fs.readdir(join(root, this.cgroups.parentPath), { withFileTypes: true }).catch(() => [])) {
+        const id = e.isDirectory() ? this.cgroups.idOf(e.name) : null;
+        if (id) candidates.add(id);
       }
     }
     const removed: string[] = [];

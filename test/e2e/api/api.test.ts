@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { RedisKey } from '@berth/contracts';
+import { EventOutSchema, ImageSummarySchema, RedisKey } from '@berth/contracts';
 import { client, expectError, reconcileJobOf, startApi, type ApiHarness, type Client } from './helpers/api-harness';
 import { pushWebImage, REGISTRY, uniqueRepo } from './helpers/images';
 import { makeLayer, pushImage } from '../../integration/oci/helpers/image-builder';
@@ -242,6 +242,15 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(page1.body.items).toHaveLength(2);
       const page2 = await viewer('GET', `/v1/services/web/events?limit=2&cursor=${page1.body.nextCursor}`);
       expect(Number(page2.body.items[0].id)).toBeLessThan(Number(page1.body.items[1].id));
+
+      // The project's timeline names each event's service, so `berth events` can show a SERVICE column.
+      const all = await viewer('GET', '/v1/events?limit=100');
+      expect(all.status).toBe(200);
+      for (const e of all.body.items) EventOutSchema.parse(e);
+      const web = all.body.items.filter((e: any) => e.serviceId === deployed.serviceId);
+      expect(web.length).toBeGreaterThan(0);
+      expect(web.every((e: any) => e.service === 'web')).toBe(true);
+      expect(ev.body.items.every((e: any) => e.service === 'web')).toBe(true);
     });
 
     it('after an automatic rollback, a deploy and the detail start from what runs, not from the failed change', async () => {
@@ -272,6 +281,31 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(job?.data).toEqual({ kind: 'reconcile', serviceId, cause: expect.any(String) });
       // The name may be taken again (test/e2e/api/reused-name.test.ts); the history stays under ?deleted=true.
       expect((await viewer('GET', '/v1/services/web/revisions?deleted=true')).body.items).toHaveLength(7);
+    });
+  });
+
+  describe('references: kept as typed, the digest beside them', () => {
+    it('a pinned `repo:tag@digest` is stored as `repo:tag` plus the digest, never glued together', async () => {
+      const r = await createWeb('pinned', { image: `${img('v1')}@${v1}` });
+      expect(r.status).toBe(201);
+      expect(r.body.activeRevision).toMatchObject({ image: img('v1'), tag: 'v1', digest: v1 });
+      const d = await deployer('POST', '/v1/services/pinned/deployments', { image: `${img('v2')}@${v2}` });
+      expect(d.status).toBe(201);
+      expect(d.body.revision).toMatchObject({ image: img('v2'), tag: 'v2', digest: v2 });
+      expect(d.body.revision.config.image).toEqual({ reference: img('v2'), digest: v2 });
+      const revs = await viewer('GET', '/v1/services/pinned/revisions');
+      expect(revs.body.items.map((x: any) => [x.image, x.digest])).toEqual([
+        [img('v2'), v2],
+        [img('v1'), v1],
+      ]);
+      // Only a digest typed without a tag keeps it: it is the whole reference.
+      const bare = await deployer('POST', '/v1/services/pinned/deployments', { image: `${REGISTRY}/${repo}@${v1}` });
+      expect(bare.status).toBe(201);
+      expect(bare.body.revision).toMatchObject({ image: `${REGISTRY}/${repo}@${v1}`, tag: null, digest: v1 });
+      // The pinned digest wins over a tag that has moved on: what runs is what was confirmed.
+      const stale = await deployer('POST', '/v1/services/pinned/deployments', { image: `${img('v2')}@${v1}` });
+      expect(stale.status).toBe(201);
+      expect(stale.body.revision).toMatchObject({ image: img('v2'), digest: v1 });
     });
   });
 
@@ -445,6 +479,27 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(tags.body.items.map((t: any) => t.tag)).toEqual(expect.arrayContaining(['v1', 'v2', 'v3']));
       expect((await other('GET', `/v1/images/${r.body.image.id}/versions`)).status).toBe(404);
     });
+
+    it('the list shows each image\'s newest digests with tags, size and the live services running them', async () => {
+      expect((await createWeb('imgused')).status).toBe(201);
+      const list = await viewer('GET', '/v1/images');
+      expect(list.status).toBe(200);
+      for (const i of list.body.items) ImageSummarySchema.parse(i);
+      const image = list.body.items.find((i: any) => i.repository === repo);
+      const versions = (await viewer('GET', `/v1/images/${image.id}/versions`)).body.items;
+      const one = image.recent.find((v: any) => v.digest === v1);
+      expect(one.tags).toContain('v1');
+      expect(one.size).toBe(versions.find((v: any) => v.digest === v1).totalSize);
+      expect(one.size).toBeGreaterThan(versions.find((v: any) => v.digest === v1).layers.reduce((n: number, l: any) => n + l.size, 0));
+      expect(one.usedBy).toContainEqual({ service: 'imgused', revision: 1 });
+      expect(image.usedBy).toContain('imgused');
+      // A deleted service runs nothing: `web` (deleted above) is not listed.
+      expect(image.usedBy).not.toContain('web');
+      // Newest first.
+      const times = image.recent.map((v: any) => Date.parse(v.resolvedAt));
+      expect([...times].sort((a, b) => b - a)).toEqual(times);
+      expect((await other('GET', '/v1/images')).body.items.find((i: any) => i.id === image.id)).toBeUndefined();
+    });
   });
 
   describe('nodes', () => {
@@ -580,6 +635,35 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
         await h.redis.del(key);
       }
     });
+
+    it('since: a duration or an RFC 3339 time picks lines by their stream id (ms); tail still caps; a bad value is a 400', async () => {
+      const svc = await createWeb('since');
+      const rev = (await h.prisma.client.revision.findFirst({ where: { serviceId: svc.body.id } }))!;
+      const r1 = await h.prisma.client.replica.create({ data: { serviceId: svc.body.id, revisionId: rev.id, state: 'RUNNING' } });
+      const key = RedisKey.logs(r1.id);
+      const t0 = Date.now() - 10 * 60_000; // ten minutes ago, one line a minute
+      const lines = async (q: string) => {
+        const r = await viewer('GET', `/v1/services/since/logs?${q}`);
+        expect(r.status).toBe(200);
+        return r.text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)).line);
+      };
+      try {
+        for (let i = 0; i < 5; i++) await h.redis.xadd(key, `${t0 + i * 60_000}-0`, 'ts', new Date(t0 + i * 60_000).toISOString(), 'stream', 'stdout', 'line', `minute ${i}`);
+        expect(await lines('tail=100')).toEqual(['minute 0', 'minute 1', 'minute 2', 'minute 3', 'minute 4']);
+        expect(await lines(`since=${encodeURIComponent(new Date(t0 + 2 * 60_000).toISOString())}`)).toEqual(['minute 2', 'minute 3', 'minute 4']);
+        expect(await lines('since=8m30s')).toEqual(['minute 2', 'minute 3', 'minute 4']);
+        expect(await lines('since=1h&tail=2')).toEqual(['minute 3', 'minute 4']);
+        expect(await lines(`since=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`)).toEqual([]);
+        expectError(await viewer('GET', '/v1/services/since/logs?since=yesterday'), 400, 'VALIDATION', /since: "yesterday" is neither a duration like 10m, 1h, 2d nor an RFC 3339 time/);
+
+        // The replica's pull as the agent records it (RedisKey.pull): bytes, and how many were on the node already.
+        await h.redis.hset(RedisKey.pull(r1.id), 'sha256:a', JSON.stringify({ done: 300, total: 300, cached: true }), 'sha256:b', JSON.stringify({ done: 50, total: 700, cached: false }), 'sha256:c', 'not json');
+        const replicas = await viewer('GET', '/v1/services/since/replicas');
+        expect(replicas.body.items.find((x: any) => x.id === r1.id).pull).toEqual({ done: 350, total: 1000, layers: 2, cached: 300 });
+      } finally {
+        await h.redis.del(key, RedisKey.pull(r1.id));
+      }
+    });
   });
 
   describe('hygiene', () => {
@@ -597,6 +681,11 @@ describe('control-plane api (real Postgres, Redis, registry)', () => {
       expect(doc.body.paths['/v1/services/{name}'].get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ServiceDetail' });
       expect(doc.body.components.schemas.ServiceDetail.properties.spec.properties.restartPolicy.properties.policy.enum).toEqual(['no', 'always', 'on-failure']);
       expect(doc.body.components.schemas.Replica.properties.lastExit).toBeDefined();
+      expect(doc.body.paths['/v1/events'].get.responses['200'].content['application/json'].schema.properties.items.items).toEqual({ $ref: '#/components/schemas/Event' });
+      expect(doc.body.components.schemas.Event.required).toContain('service');
+      expect(doc.body.paths['/v1/images'].get.responses['200'].content['application/json'].schema.properties.items.items).toEqual({ $ref: '#/components/schemas/Image' });
+      expect(doc.body.components.schemas.Image.properties.recent.items.properties).toHaveProperty('usedBy');
+      expect(doc.body.paths['/v1/services/{name}/logs'].get.parameters.map((p: any) => p.name)).toContain('since');
       expect(doc.body.paths['/v1/services/{name}/revisions'].get.responses['200'].content['application/json'].schema.properties.items.items).toEqual({
         $ref: '#/components/schemas/Revision',
       });

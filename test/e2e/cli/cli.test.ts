@@ -259,7 +259,7 @@ describe('resources in the units people type', () => {
     }
     const nodes = await berth(['nodes']);
     expect(nodes.stdout).toMatch(/\b\d+m?\/\d+m?\s+\d+(Mi|Gi)\/\d+(Mi|Gi)\b/);
-    succeeded(await berth(['delete', 'units']));
+    succeeded(await berth(['delete', 'units', '--yes']));
   });
 });
 
@@ -267,7 +267,8 @@ describe('read-only commands and scripting', () => {
   it('events, nodes and images, each as a table and as JSON', async () => {
     const events = JSON.parse((await berth(['events', 'web', '--json', '--limit', '200'])).stdout) as any[];
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['service.created', 'revision.failed', 'service.rolled_back']));
-    expect((await berth(['events'])).stdout).toMatch(/^TIME\s+LEVEL\s+TYPE\s+ACTOR\s+MESSAGE$/m);
+    expect((await berth(['events'])).stdout).toMatch(/^TIME\s+SERVICE\s+LEVEL\s+TYPE\s+ACTOR\s+MESSAGE$/m);
+    expect((await berth(['events', 'web'])).stdout).toMatch(/^TIME\s+LEVEL\s+TYPE\s+ACTOR\s+MESSAGE$/m);
 
     const nodes = JSON.parse((await berth(['nodes', '--json'])).stdout) as any[];
     expect(nodes.map((n) => n.name).sort()).toEqual(sys.agents.map((a) => a.name).sort());
@@ -359,7 +360,7 @@ describe('a deleted name can be used again', () => {
     succeeded(await berth(['deploy', 'again', '--image', fixtureImage('web:v1'), '--port', '8080']));
     expect((await version()).body.trim()).toBe('v1');
     const old = JSON.parse((await berth(['status', 'again', '--json'])).stdout);
-    succeeded(await berth(['delete', 'again']));
+    succeeded(await berth(['delete', 'again', '--yes']));
 
     const r = await berth(['deploy', 'again', '--image', fixtureImage('web:v2'), '--port', '8080']);
     succeeded(r);
@@ -385,5 +386,154 @@ describe('a deleted name can be used again', () => {
     const deleted = JSON.parse((await berth(['services', '--deleted', '--json'])).stdout) as any[];
     expect(deleted.find((x) => x.id === old.id)).toMatchObject({ name: 'again', deletedAt: expect.any(String) });
     expect((await berth(['events', '--deleted'])).code).toBe(2);
+  });
+});
+
+describe('output that answers the question (issue 14)', () => {
+  const isoLine = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [0-9a-f]{8} /;
+
+  it('events across the project name each event\'s service', async () => {
+    const text = (await berth(['events', '--limit', '200'])).stdout;
+    expect(text).toMatch(/^TIME\s+SERVICE\s+LEVEL\s+TYPE\s+ACTOR\s+MESSAGE$/m);
+    expect(text).toMatch(/^\S+\s+web\s+INFO\s+service\.created\s/m);
+    expect(text).toMatch(/^\S+\s+again\s+INFO\s+service\.deleted\s/m);
+    const j = JSON.parse((await berth(['events', '--json', '--limit', '200'])).stdout) as any[];
+    expect(j.find((e) => e.type === 'service.created' && e.service === 'web')).toBeDefined();
+  });
+
+  it('images: a row per digest with its tags, size and the services running it', async () => {
+    const text = (await berth(['images'])).stdout;
+    expect(text.split('\n')[0]).toMatch(/^IMAGE\s+TAGS\s+DIGEST\s+SIZE\s+USED BY\s+RESOLVED$/);
+    // `again` runs web:v2 (revision 1); the size is what the registry's manifest lists.
+    expect(text).toMatch(new RegExp(`^${fixtureImage('web').replace(/[.]/g, '\\.')}\\s+v2\\s+[0-9a-f]{12}\\s+\\d+(\\.\\d)? [KM]?B\\s+.*again \\(rev 1\\)`, 'm'));
+    const [web] = (JSON.parse((await berth(['images', '--json'])).stdout) as any[]).filter((i) => i.repository === 'berth-fixtures/web');
+    expect(web.usedBy).toEqual(expect.arrayContaining(['again', 'web']));
+    const v2 = web.recent.find((v: any) => v.tags.includes('v2'));
+    expect(v2.size).toBeGreaterThan(0);
+    expect(v2.usedBy).toContainEqual({ service: 'again', revision: 1 });
+  });
+
+  it('a second deploy of an image already on the node says "cached" instead of a download bar', async () => {
+    // web:v1 is on both nodes since the first deploy of `web`.
+    const r = await berth(['deploy', 'cachedimg', '--image', fixtureImage('web:v1'), '--port', '8080', '--min', '1', '--max', '1']);
+    succeeded(r);
+    expect(r.stderr).toMatch(/^ {2}node-\S+\s+\[#{20}\] cached\s+[01]\/1 ready/m);
+    expect(r.stderr).not.toMatch(/\d+%/);
+    plain(r.stderr);
+  });
+
+  it('logs: --since picks by time, -t adds timestamps, every line names its replica', async () => {
+    const all = await berth(['logs', 'cachedimg', '--since', '1h', '-t']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [0-9a-f]{8} web v1 listening on 8080$/m);
+    for (const l of all.stdout.trim().split('\n')) expect(l).toMatch(isoLine);
+    const plainLines = await berth(['logs', 'cachedimg']);
+    expect(plainLines.stdout).toMatch(/^[0-9a-f]{8} web v1 listening on 8080$/m);
+    // Nothing was written after now.
+    const later = await berth(['logs', 'cachedimg', '--since', new Date(Date.now() + 60_000).toISOString()]);
+    expect(later.code).toBe(0);
+    expect(later.stdout).toBe('');
+    const bad = await berth(['logs', 'cachedimg', '--since', 'yesterday']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--since: since "yesterday" is neither a duration like 10m, 1h, 2d nor an RFC 3339 time');
+  });
+
+  it('ps: LAST EXIT shows the code with its signal, and why', async () => {
+    // A shell that reads 200 MB into a variable under a 16Mi limit: the kernel's OOM killer ends it (SIGKILL).
+    const r = await berth([
+      'deploy', 'oom', '--image', fixtureImage('web:v1'), '--no-port', '--memory', '16Mi', '--restart', 'no', '--detach',
+      '--command', '/bin/sh', '--command', '-c', '--command', 'echo filling memory; x=$(head -c 200000000 /dev/zero | tr "\\000" a); echo "survived ${#x}"',
+    ]);
+    succeeded(r);
+    let exited: any;
+    for (let i = 0; i < 120 && !exited; i++) {
+      exited = (JSON.parse((await berth(['ps', 'oom', '--json'])).stdout) as any[]).find((x) => x.lastExit);
+      if (!exited) await new Promise((res) => setTimeout(res, 500));
+    }
+    expect(exited.lastExit.code).toBe(137);
+    const ps = (await berth(['ps', 'oom'])).stdout;
+    expect(ps).toMatch(new RegExp(`^${exited.id.slice(0, 8)}\\s+1\\s+\\S+\\s+\\S+\\s+\\d+\\s+137 \\(SIGKILL\\)`, 'm'));
+    // The run-once replica that exited 0 shows a plain 0.
+    succeeded(await berth(['deploy', 'once', '--image', fixtureImage('web:v1'), '--no-port', '--restart', 'no', '--command', '/bin/sh', '--command', '-c', '--command', 'echo ran-once']));
+    expect((await berth(['ps', 'once'])).stdout).toMatch(/^[0-9a-f]{8}\s+1\s+\S+\s+STOPPED\s+0\s+0\s/m);
+  });
+
+  it('a replica no node can take: the rollout, ps and status say why and what to do', async () => {
+    const advice = 'insufficient cpu (need 64000m): lower --cpu/--memory, add a node, or scale down another service';
+    succeeded(await berth(['deploy', 'fat', '--image', fixtureImage('web:v1'), '--port', '8080', '--cpu', '10m', '--min', '1', '--max', '1']));
+    const follow = await berth(['deploy', 'fat', '--cpu', '64', '--timeout', '60']);
+    expect([4, 5]).toContain(follow.code);
+    expect(follow.stderr).toContain(`unschedulable: 0/2 nodes available: 2 ${advice}`);
+    if (follow.code === 4) expect(follow.stderr).toMatch(/^hint: no node could take a replica: lower --cpu\/--memory/m);
+
+    // Detached: while the new revision waits for room (until the rollout deadline), ps and status show it.
+    succeeded(await berth(['deploy', 'fat', '--cpu', '63', '--detach']));
+    let ps = '';
+    let status = '';
+    for (let i = 0; i < 60 && !(ps.includes('need 63000m') && status.includes('need 63000m')); i++) {
+      const [a, b] = await Promise.all([berth(['ps', 'fat']), berth(['status', 'fat'])]);
+      if (!ps.includes('need 63000m')) ps = a.stdout;
+      if (!status.includes('need 63000m')) status = b.stdout;
+    }
+    const want = new RegExp(`PENDING.*0/2 nodes available: 2 insufficient cpu \\(need 63000m\\): lower --cpu/--memory, add a node`);
+    expect(ps).toMatch(want);
+    expect(status).toMatch(want);
+  });
+
+  it('delete: refused off a terminal without --yes (exit 2, saying to pass it); asks on a terminal; --yes skips the question', async () => {
+    const refused = await berth(['delete', 'cachedimg']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("deleting 'cachedimg' needs confirmation: pass --yes");
+    expect((await berth(['services', '--names'])).stdout).toContain('cachedimg\n');
+
+    // On a terminal (a pseudo-terminal from script(1)): a wrong answer keeps it, the name deletes it.
+    const onTty = (answer: string) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const cmd = [process.execPath, MAIN, 'delete', 'cachedimg'].map((a) => `'${a}'`).join(' ');
+        const p = spawn('script', ['-qec', cmd, '/dev/null'], { env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        p.stdout.on('data', (b: Buffer) => {
+          out += b.toString();
+          if (out.includes('Type the name to confirm')) p.stdin.write(`${answer}\n`);
+        });
+        const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+        p.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+    const no = await onTty('nope');
+    expect(no.out).toContain("Delete service 'cachedimg' and stop all its replicas?");
+    expect(no.out).toContain("not deleted: the answer was not 'cachedimg'");
+    expect(no.code).toBe(1);
+    expect((await berth(['services', '--names'])).stdout).toContain('cachedimg\n');
+    const yes = await onTty('cachedimg');
+    expect(yes.code).toBe(0);
+    expect(yes.out).toContain('cachedimg: deleted (replicas stopping)');
+    expect((await berth(['services', '--names'])).stdout).not.toContain('cachedimg\n');
+
+    const scripted = await berth(['delete', 'fat', '--yes']);
+    succeeded(scripted);
+    expect(scripted.stdout).toBe('fat: deleted (replicas stopping)\n');
+  });
+
+  it('every command\'s --help ends with examples', async () => {
+    const commandsOf = (help: string) => {
+      const section = help.split(/^Commands:$/m)[1] ?? '';
+      return [...section.matchAll(/^ {2}([a-z][\w-]*)(\|\w+)?[ [<]/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    };
+    const walk = async (path: string[]): Promise<string[]> => {
+      const r = await berth([...path, '--help']);
+      expect(r.code).toBe(0);
+      const missing = path.length && !/\nExamples:\n {2}\$ berth|\nExamples:\n {2}\$ source/.test(r.stdout) ? [path.join(' ')] : [];
+      const subs = commandsOf(r.stdout);
+      const nested = [];
+      for (const c of subs) nested.push(...(await walk([...path, c])));
+      return [...missing, ...nested];
+    };
+    const root = await berth(['--help']);
+    const top = commandsOf(root.stdout);
+    expect(top).toEqual(expect.arrayContaining(['deploy', 'logs', 'delete', 'nodes', 'tokens', 'completion']));
+    expect(await walk([])).toEqual([]);
   });
 });

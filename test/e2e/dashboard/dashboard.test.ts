@@ -9,8 +9,10 @@ import { startDashboardHost } from './dashboard-host';
 
 /**
  * The dashboard driven in a real Chromium against a real Berth (api, scheduler, gateway, one runc
- * agent): log in, create and deploy, roll back, scale, read logs, and a viewer token that sees no
- * mutating control. Steps run in order and share one service.
+ * agent): log in, create (port, env, resources, scaling, restart policy) and deploy, roll back,
+ * scale, read logs, edit, metrics charts from real gateway traffic, projects / members / API tokens,
+ * delete, and a viewer token that sees no mutating control. Steps run in order and share one service.
+ * Screenshots (service page, create form, metrics charts, ...) go to test-results/screenshots/.
  */
 const REPO = path.resolve(__dirname, '../../..');
 const DIST = path.join(REPO, 'apps/dashboard/dist');
@@ -36,7 +38,8 @@ beforeAll(async () => {
     // jest sets NODE_ENV=test, which would make Vite bundle React's development build.
     env: { ...process.env, NODE_ENV: 'production' },
   });
-  sys = await startSystem({ agents: 1, runtime: 'runc' });
+  // The gateway flushes its per-minute request aggregates every second here (10 s in production).
+  sys = await startSystem({ agents: 1, runtime: 'runc', env: { BERTH_GATEWAY_METRICS_FLUSH_MS: '1000' } });
   viewerToken = (await api(sys.apiUrl, 'POST', '/v1/tokens', { name: 'dashboard-viewer', role: 'viewer' }, sys.adminToken)).token;
   host = await startDashboardHost(sys.apiUrl, DIST);
   browser = await chromium.launch({
@@ -155,24 +158,58 @@ test('login: a wrong password is shown in the API’s words, the right one opens
   await page.getByRole('heading', { name: 'Services', level: 1 }).waitFor();
   expect(await page.getByTestId('role').innerText()).toBe('admin');
   expect(await page.getByLabel('Project').inputValue()).toBe(sys.projectSlug);
-  // The JWT lives in this tab's sessionStorage, not localStorage.
-  expect(await page.evaluate('localStorage.length')).toBe(0);
+  // The JWT lives in this tab's sessionStorage; localStorage keeps only the slug of the project last used.
+  expect(await page.evaluate('JSON.stringify(Object.assign({}, localStorage))')).toBe(JSON.stringify({ 'berth.lastProject': sys.projectSlug }));
   expect(await page.evaluate('sessionStorage.getItem("berth.session")')).toContain('"kind":"login"');
 });
 
-test('create a service from web:v1: digest resolved before confirming, then it becomes ready', async () => {
+test('create a service from web:v1 with port, env, resources, scaling and restart policy; the api’s field errors show next to the field', async () => {
   const digest = await registryDigest('web:v1');
   await page.getByRole('button', { name: 'New service' }).click();
-  await page.getByLabel('Name').fill('web');
-  await page.getByLabel('Image reference').fill(fixtureImage('web:v1'));
-  await page.getByRole('button', { name: 'Resolve digest' }).click();
+  const form = page.locator('#new-service');
+  await form.getByLabel('Name').fill('web');
+  await form.getByLabel('Port', { exact: true }).fill('8080');
+  await form.getByLabel('CPU', { exact: true }).fill('250');
+  await form.getByLabel('Memory').fill('128Mi');
+  await form.getByLabel('Min instances').fill('1');
+  await form.getByLabel('Max instances').fill('2');
+  await form.getByLabel('Concurrency').fill('50');
+  await form.getByLabel('Restart policy').selectOption('on-failure');
+  await form.getByLabel('Max retries').fill('5');
+  await form.getByLabel('Environment variables').fill('GREETING=hello\nMODE=a=b');
+  await form.getByLabel('Image reference').fill(fixtureImage('web:v1'));
+  await form.getByRole('button', { name: 'Resolve digest' }).click();
   expect(await page.getByTestId('create-digest').innerText()).toBe(digest);
-  await shot(page, '02-create-resolved');
-  await page.getByRole('button', { name: /^Create web with sha256:/ }).click();
+  await form.getByRole('button', { name: /^Create web with sha256:/ }).click();
+  // "250" is 250 CPUs: the api refuses it and its message sits under the CPU field.
+  const cpuError = form.locator('.field.invalid').filter({ has: page.getByLabel('CPU') }).getByTestId('field-error');
+  await cpuError.waitFor();
+  expect(await cpuError.innerText()).toContain('for millicores write "250m"');
+  expect(await page.getByLabel('CPU').getAttribute('aria-invalid')).toBe('true');
+  await shot(page, '02-create-form-field-error');
+  await form.getByLabel('CPU', { exact: true }).fill('250m');
+  await shot(page, '02-create-form');
+  await form.getByRole('button', { name: /^Create web with sha256:/ }).click();
 
   await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();
   await page.getByTestId('ready-count').filter({ hasText: '1 of 1 ready' }).waitFor({ timeout: ROLLOUT_MS });
-  expect(await page.getByTestId('active-revision').innerText()).toContain(digest.slice(0, 19));
+  // The reference as typed, and the digest beside it: not glued together. Until the scheduler marks
+  // revision 1 ACTIVE (it may trail the ready replica) it is shown as rolling out, not as active.
+  await page.getByTestId('active-revision').filter({ hasText: 'web:v1' }).waitFor({ timeout: ROLLOUT_MS });
+  expect(await page.getByTestId('target-revision').count()).toBe(0);
+  const active = await page.getByTestId('active-revision').innerText();
+  expect(active).toContain(`${fixtureImage('web:v1')} ${digest.slice(0, 19)}`);
+  expect(active).not.toContain('@');
+  const svc = await api(sys.apiUrl, 'GET', '/v1/services/web', undefined, sys.adminToken);
+  expect(svc.spec).toMatchObject({
+    port: 8080,
+    env: { GREETING: 'hello', MODE: 'a=b' },
+    resources: { cpuMillis: 250, memoryMiB: 128 },
+    scaling: { min: 1, max: 2, targetConcurrency: 50 },
+    restartPolicy: { policy: 'on-failure', maxRetries: 5 },
+  });
+  expect(svc.activeRevision).toMatchObject({ image: fixtureImage('web:v1'), tag: 'v1', digest });
+  await shot(page, '02b-service-page');
 
   await page.getByRole('link', { name: 'Services' }).first().click();
   const row = page.locator('tr[data-service=web]');
@@ -232,6 +269,13 @@ test('roll back to revision 1 from the revisions list, with a confirmation', asy
 test('a FAILED revision is offered for rollback only behind a confirmation that names why it failed', async () => {
   // A crashing image fails fast (every new replica exits three times) and revision 3 keeps serving.
   await api(sys.apiUrl, 'POST', '/v1/services/web/deployments', { image: fixtureImage('crash:v1') }, sys.adminToken, sys.projectSlug);
+  // While it rolls out, revision 4 is labelled as rolling out, and revision 3 is still the active one.
+  const target = page.getByTestId('target-revision');
+  await target.filter({ hasText: 'Rolling out' }).waitFor({ timeout: ROLLOUT_MS });
+  expect(await target.innerText()).toMatch(/^#4 · .*crash:v1 sha256:/);
+  expect(await page.getByTestId('active-revision').innerText()).toMatch(/^#3 · .*web:v1/);
+  expect(await page.locator('[data-testid=revisions-table] tr[data-revision="4"]').innerText()).not.toMatch(/Active/);
+  await shot(page, '05a-rolling-out');
   const row4 = page.locator('[data-testid=revisions-table] tr[data-revision="4"]');
   await row4.filter({ hasText: 'FAILED' }).waitFor({ timeout: ROLLOUT_MS });
   expect(await row4.innerText()).toMatch(/crash-looping: exited with code 1/);
@@ -305,6 +349,93 @@ test('a viewer token sees the service but no deploy, rollback or scale control',
   }
 });
 
+/** One request through the gateway to the service `web` (its Host header picks the service). */
+function gatewayGet(pathName = '/'): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: sys.gatewayPort, path: pathName, headers: { host: `web.${sys.projectSlug}.localhost` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      })
+      .on('error', reject);
+  });
+}
+
+/** The api's answer with a token, without throwing on an error status. */
+async function rawApi(pathName: string, token: string): Promise<number> {
+  const r = await fetch(`${sys.apiUrl}${pathName}`, { headers: { authorization: `Bearer ${token}` } });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+test('edit the configuration from the Settings tab: the api’s message beside a bad field, then a new revision rolls out', async () => {
+  await page.goto(`${host.url}/services/web`);
+  await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  const form = page.getByTestId('edit-form');
+  await form.waitFor();
+  // Shown back in the forms people type.
+  expect(await form.getByLabel('CPU').inputValue()).toBe('250m');
+  expect(await form.getByLabel('Memory').inputValue()).toBe('128Mi');
+  expect(await form.getByLabel('Environment variables').inputValue()).toBe('GREETING=hello\nMODE=a=b');
+  await form.getByLabel('Memory').fill('1 Gigabyte');
+  await form.getByRole('button', { name: 'Save and deploy' }).click();
+  const memError = form.locator('.field.invalid').filter({ has: page.getByLabel('Memory') }).getByTestId('field-error');
+  await memError.waitFor();
+  expect(await memError.innerText()).toContain('memory unit "Gigabyte" in "1 Gigabyte" is not understood');
+  await form.getByLabel('Memory').fill('192Mi');
+  await form.getByLabel('Environment variables').fill('GREETING=edited');
+  await shot(page, '13-settings-edit');
+  await form.getByRole('button', { name: 'Save and deploy' }).click();
+  const saved = page.getByTestId('edit-saved');
+  await saved.waitFor();
+  const n = Number(/revision (\d+)/.exec(await saved.innerText())![1]);
+  expect(await progressDone(page, `Configuration change (revision ${n})`, 2 * ROLLOUT_MS)).toContain(`revision ${n} is active`);
+  const svc = await api(sys.apiUrl, 'GET', '/v1/services/web', undefined, sys.adminToken);
+  expect(svc.spec.env).toEqual({ GREETING: 'edited' });
+  expect(svc.spec.resources.memoryMiB).toBe(192);
+  expect(svc.activeRevision).toMatchObject({ number: n, reason: 'CONFIG', status: 'ACTIVE' });
+}, 3 * ROLLOUT_MS);
+
+test('metrics tab: request rate, latency, replicas and cold starts charted from the gateway’s and scheduler’s aggregates', async () => {
+  const SENT = 40;
+  for (let i = 0; i < SENT; i++) expect(await gatewayGet('/')).toBe(200);
+  await page.getByRole('link', { name: 'Metrics', exact: true }).click();
+  const metrics = page.getByTestId('metrics');
+  await metrics.waitFor();
+  // The gateway flushes every second here; the tab refreshes every 15 s, so reload until the requests are in.
+  const deadline = Date.now() + ROLLOUT_MS;
+  let counted = 0;
+  let replicasDrawn = false;
+  for (;;) {
+    const totals = await page.getByTestId('metrics-totals').innerText({ timeout: 10_000 }).catch(() => '');
+    counted = Number(/^(\d+) requests/.exec(totals)?.[1] ?? 0);
+    replicasDrawn = (await page.locator('[data-chart="Replicas ready"] path[data-series=replicasReady]').getAttribute('d').catch(() => '')) !== '';
+    if ((counted >= SENT && replicasDrawn) || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 2000));
+    await page.reload();
+  }
+  expect(counted).toBeGreaterThanOrEqual(SENT);
+  expect(replicasDrawn).toBe(true);
+  expect(await page.locator('[data-chart]').count()).toBe(4);
+  for (const [chart, series] of [
+    ['Request rate', 'requestsPerSecond'],
+    ['Latency', 'latencyP50Ms'],
+    ['Latency', 'latencyP95Ms'],
+    ['Cold starts', 'coldStarts'],
+  ]) {
+    expect(await page.locator(`[data-chart="${chart}"] path[data-series=${series}]`).getAttribute('d')).toMatch(/^M/);
+  }
+  // The request-rate chart is not flat: the minute with the traffic is above zero.
+  expect(await page.locator('[data-chart="Request rate"] [data-testid=metric-now]').innerText()).not.toBe('—');
+  expect(await page.locator('[data-chart="Request rate"] svg').getAttribute('aria-label')).toMatch(/requests\/s \d/);
+  await page.getByLabel('Metrics range').selectOption('180');
+  await page.getByTestId('metrics-totals').filter({ hasText: `${counted} requests` }).waitFor();
+  await shot(page, '14-metrics');
+  await page.getByRole('link', { name: 'Overview', exact: true }).click();
+  await page.getByTestId('ready-count').waitFor();
+});
+
 test('images and nodes pages; the pages fit a phone; an admin can drain', async () => {
   await page.getByRole('link', { name: 'Images' }).click();
   await page.getByRole('heading', { name: 'Images', level: 1 }).waitFor();
@@ -353,6 +484,105 @@ test('images and nodes pages; the pages fit a phone; an admin can drain', async 
     await new Promise((r) => setTimeout(r, 500));
     const page = await api(sys.apiUrl, 'GET', '/v1/services/web/replicas?limit=200', undefined, sys.adminToken);
     live = (page.items as { state: string }[]).map((r) => r.state).filter((st) => !TERMINAL.includes(st));
+  } while (live.length > 0 && Date.now() < deadline);
+  expect(live).toEqual([]);
+});
+
+test('projects, members and API tokens: create, list, revoke; the secret is shown once; a new tab opens on the project last used', async () => {
+  await page.getByRole('link', { name: 'Projects', exact: true }).click();
+  await page.getByRole('heading', { name: 'Projects', level: 1 }).waitFor();
+  expect(await page.locator(`tr[data-project="${sys.projectSlug}"]`).innerText()).toContain('in use');
+  await page.getByLabel('Slug').fill('Bad_Slug');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  const slugError = page.locator('.field.invalid').filter({ has: page.getByLabel('Slug') }).getByTestId('field-error');
+  await slugError.waitFor();
+  expect(await slugError.innerText()).toContain('slug must be a DNS label');
+  await page.getByLabel('Slug').fill('shop');
+  await page.getByLabel('Display name').fill('Shop');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  // Created and switched to: the header's project is now shop.
+  await page.waitForFunction(`document.querySelector('header select').value === 'shop'`, undefined, { timeout: 10_000 });
+  await page.locator('tr[data-project=shop]').filter({ hasText: 'in use' }).waitFor();
+  await shot(page, '15-projects');
+
+  // API tokens: the secret once, then only its prefix; revoking it locks it out.
+  await page.getByRole('link', { name: 'API tokens', exact: true }).click();
+  await page.getByLabel('Token name').fill('ci-deploy');
+  await page.getByRole('combobox', { name: /^Role\b/ }).selectOption('deployer');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const secret = await page.getByTestId('token-secret-value').innerText();
+  expect(secret).toMatch(/^brt_[A-Za-z0-9_-]{43}$/);
+  const who = await api(sys.apiUrl, 'GET', '/v1/auth/whoami', undefined, secret);
+  expect(who).toMatchObject({ kind: 'token', name: 'ci-deploy', project: 'shop', role: 'deployer' });
+  await shot(page, '16-token-created');
+  await page.reload();
+  const row = page.locator('tr[data-token=ci-deploy]');
+  await row.waitFor();
+  expect(await page.getByTestId('token-secret').count()).toBe(0);
+  expect(await page.content()).not.toContain(secret);
+  await row.getByRole('button', { name: 'Revoke ci-deploy' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await row.filter({ hasText: 'revoked' }).waitFor();
+  expect(await rawApi('/v1/auth/whoami', secret)).toBe(401);
+
+  // Members: add a viewer (a new account), then remove them behind a confirmation.
+  await page.getByRole('link', { name: 'Members', exact: true }).click();
+  const table = page.getByTestId('members-table');
+  await table.locator(`tr[data-member="${sys.adminEmail}"]`).filter({ hasText: 'admin' }).waitFor();
+  await page.getByLabel('Email').fill('dev@example.test');
+  await page.getByRole('combobox', { name: /^Role\b/ }).selectOption('viewer');
+  await page.getByRole('button', { name: 'Add member' }).click();
+  // No account yet and no password: the api says the password is needed, beside that field.
+  const pwError = page.locator('.field.invalid').filter({ has: page.getByLabel('Initial password') }).getByTestId('field-error');
+  await pwError.waitFor();
+  expect(await pwError.innerText()).toContain('password is required');
+  await page.getByLabel('Initial password').fill('dev-password-1');
+  await page.getByRole('button', { name: 'Add member' }).click();
+  const dev = table.locator('tr[data-member="dev@example.test"]');
+  await dev.filter({ hasText: 'viewer' }).waitFor();
+  await shot(page, '17-members');
+  await dev.getByRole('button', { name: 'Remove dev@example.test' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await dev.waitFor({ state: 'detached' });
+
+  // A new tab (its own sessionStorage) signs in and opens on shop, the project last used — not `default`.
+  const tab = await ctx.newPage();
+  try {
+    await tab.goto(`${host.url}/`);
+    await tab.getByLabel('Email').fill(sys.adminEmail);
+    await tab.getByLabel('Password').fill(sys.adminPassword);
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    await tab.getByRole('heading', { name: 'Services', level: 1 }).waitFor();
+    expect(await tab.locator('header select').inputValue()).toBe('shop');
+  } finally {
+    await tab.close();
+  }
+  await page.locator('header select').selectOption(sys.projectSlug);
+  await page.locator('tr[data-service=web]').waitFor();
+});
+
+test('delete the service from its Settings tab, behind a confirmation that asks for its name', async () => {
+  await page.goto(`${host.url}/services/web/settings`);
+  await page.getByRole('button', { name: 'Delete web' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  const confirm = dialog.getByRole('button', { name: 'Delete', exact: true });
+  expect(await confirm.isDisabled()).toBe(true);
+  await dialog.getByLabel('Type web to confirm').fill('web');
+  expect(await confirm.isDisabled()).toBe(false);
+  await shot(page, '18-delete-confirm');
+  await confirm.click();
+  await page.getByRole('heading', { name: 'Services', level: 1 }).waitFor();
+  await page.getByText('No services yet.').waitFor();
+  expect(await rawApi('/v1/services/web', sys.adminToken)).toBe(404);
+  // Deleting stops every replica: wait for it, so the agent is not shut down in the middle of it.
+  const TERMINAL = ['STOPPED', 'FAILED', 'LOST'];
+  const deadline = Date.now() + ROLLOUT_MS;
+  let live: string[] = [];
+  do {
+    await new Promise((r) => setTimeout(r, 500));
+    const list = await api(sys.apiUrl, 'GET', '/v1/services/web/replicas?deleted=true&limit=200', undefined, sys.adminToken);
+    live = (list.items as { state: string }[]).map((r) => r.state).filter((st) => !TERMINAL.includes(st));
   } while (live.length > 0 && Date.now() < deadline);
   expect(live).toEqual([]);
 });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DigestMismatchError, ImagePuller, RegistryUnavailableError, mountOverlay, parseReference, unmountOverlay, type PullProgress } from '@berth/oci';
+import { DigestMismatchError, ImagePuller, LayerUnpacker, RegistryUnavailableError, mountOverlay, parseReference, unmountOverlay, type PullProgress } from '@berth/oci';
 import { makeLayer, pushImage, pushIndex, REGISTRY, uniqueRepo, type PushedImage } from './helpers/image-builder';
 import { startProxy, type TestServer } from './helpers/servers';
 
@@ -203,6 +203,34 @@ describe('ImagePuller against the local registry', () => {
       expect(readdirSync(join(tmp, 'flaky2', 'snapshots', '.staging'))).toEqual([]);
     } finally {
       await flaky.close();
+    }
+  });
+
+  it('fails a layer whose decode worker dies mid-download (the worker was downloading it), and the next pull gets a new worker', async () => {
+    const layer = big.layers[0]!;
+    let sent!: () => void;
+    const started = new Promise<void>((r) => (sent = r));
+    const stalled = await startProxy(REGISTRY, {
+      intercept: (req, res) => {
+        if (!req.url?.endsWith(`/blobs/${layer.digest}`)) return false;
+        res.writeHead(200, { 'content-length': String(layer.size), 'content-type': 'application/octet-stream' });
+        res.write(layer.blob.subarray(0, 1_000_000), () => sent()); // then nothing: the body stays open
+        return true;
+      },
+    });
+    try {
+      const root = join(tmp, 'killed');
+      const pulling = puller(root).pull(`${stalled.host}/${repo}:big`).catch((e: unknown) => e);
+      await started;
+      await LayerUnpacker.closeWorker({ force: true });
+      const err = (await pulling) as Error;
+      expect(err).toBeInstanceOf(Error);
+      expect(err.message).toMatch(/decode worker/);
+      expect(readdirSync(join(root, 'snapshots', '.staging'))).toEqual([]);
+      const r = await puller(join(tmp, 'after-kill')).pull(`${proxy.host}/${repo}:big`);
+      expect(r.fetchedLayers).toEqual([layer.digest]);
+    } finally {
+      await stalled.close();
     }
   });
 

@@ -1,6 +1,9 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { guardedConnector, parseAllowList, parseReference, RegistryAddressRefusedError, RegistryClient } from '@berth/oci';
+import { guardedConnector, ImagePuller, parseAllowList, parseReference, RegistryAddressRefusedError, RegistryClient } from '@berth/oci';
 import { REGISTRY } from './helpers/image-builder';
 import { startProxy, startServer, type TestServer } from './helpers/servers';
 
@@ -117,6 +120,41 @@ describe('registry address policy (connect-time, loopback only)', () => {
     } finally {
       await redirector?.close();
       await challenger?.close();
+    }
+  });
+
+  it('refuses a layer blob redirected to a refused address: the decode worker applies the same policy', async () => {
+    // Layer blobs are downloaded by the puller's decode worker, not by the client on this thread:
+    // an allowed registry redirecting them to the trap must be refused there, with the same error.
+    const web = new RegistryClient(fast);
+    const layers = new Set((await web.resolve(parseReference(`${REGISTRY}/berth-fixtures/web:v1`))).layers.map((l) => l.digest));
+    await web.close();
+    const redirector = await startProxy(REGISTRY, {
+      intercept: (req, res) => {
+        if (!layers.has(req.url?.split('/blobs/')[1] ?? '')) return false;
+        res.writeHead(307, { location: `http://127.0.0.1:${trap.port}${req.url}` });
+        res.end();
+        return true;
+      },
+    });
+    const root = mkdtempSync(join(tmpdir(), 'berth-address-pull-'));
+    const puller = new ImagePuller({ root, clientOptions: { ...fast, allowPrivate: [redirector.host] } });
+    const fetchBlob = jest.spyOn(RegistryClient.prototype, 'fetchBlob');
+    try {
+      const err = await puller.pull(`${redirector.host}/berth-fixtures/web:v1`).catch((e) => e);
+      expect(err).toBeInstanceOf(RegistryAddressRefusedError);
+      expect(err).toMatchObject({ code: 'REGISTRY_ADDRESS_REFUSED', rule: 'loopback', address: '127.0.0.1' });
+      expect(err.message).toMatch(/BERTH_REGISTRY_ALLOW_PRIVATE/);
+      expect(redirector.requests.filter((q) => layers.has(q.url.split('/blobs/')[1] ?? '')).length).toBeGreaterThanOrEqual(1);
+      expect(trap.connections).toBe(0);
+      // The layers went the worker's way (the client fetched the config blob only).
+      expect(fetchBlob.mock.calls.filter(([, digest]) => layers.has(digest))).toEqual([]);
+      expect(readdirSync(join(root, 'snapshots', '.staging'))).toEqual([]);
+    } finally {
+      fetchBlob.mockRestore();
+      await puller.close();
+      await redirector.close();
+      rmSync(root, { recursive: true, force: true });
     }
   });
 

@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   DigestMismatchError,
+  ImagePuller,
   ManifestInvalidError,
   parseReference,
   PlatformNotFoundError,
@@ -322,6 +326,36 @@ describe('RegistryClient authentication', () => {
       expect(blobHost.requests.length).toBeGreaterThanOrEqual(3);
       for (const q of blobHost.requests) expect(q.headers.authorization).toBeUndefined();
       await c.close();
+    });
+
+    it("pulls layers on the puller's decode worker with the same rules: the token to the registry, no Authorization after the redirect", async () => {
+      const root = mkdtempSync(join(tmpdir(), 'berth-bearer-pull-'));
+      const puller = new ImagePuller({ root, clientOptions: fast });
+      const layer = img.layers[0]!.digest;
+      const fetchBlob = jest.spyOn(RegistryClient.prototype, 'fetchBlob');
+      const [guardBefore, hostBefore] = [guard.requests.length, blobHost.requests.length];
+      try {
+        const progress: number[] = [];
+        const r = await puller.pull(`${guard.host}/${repo2}:v1`, {
+          credentials: () => ({ username: user, password }),
+          onProgress: (p) => void (p.status === 'done' || progress.push(p.done)),
+        });
+        expect(r.fetchedLayers).toEqual([layer]);
+        expect(readFileSync(join(r.layers[0]!, 'y'), 'utf8')).toBe('bearer');
+        // Not through the client on this thread: the worker asked the guarded registry with the
+        // pull's bearer token and followed its redirect without it.
+        expect(fetchBlob.mock.calls.filter(([, d]) => d === layer)).toEqual([]);
+        const asked = guard.requests.slice(guardBefore).filter((q) => q.url.endsWith(`/blobs/${layer}`));
+        expect(asked.some((q) => q.headers.authorization?.startsWith('Bearer '))).toBe(true);
+        const served = blobHost.requests.slice(hostBefore).filter((q) => q.url.endsWith(`/blobs/${layer}`));
+        expect(served).toHaveLength(1);
+        expect(served[0]!.headers.authorization).toBeUndefined();
+        expect(progress.at(-1)).toBe(img.layers[0]!.size);
+      } finally {
+        fetchBlob.mockRestore();
+        await puller.close();
+        rmSync(root, { recursive: true, force: true });
+      }
     });
 
     it('raises RegistryAuthError when the token server refuses', async () => {

@@ -121,7 +121,7 @@ export function createTestEnv(tag: string, slot: number): TestEnv {
       await runtime.gc(() => false).catch(() => undefined);
       const leaks = await leakReport(runtime, network);
       await network.removeBridge();
-      for (const root of await runtime.cgroupRoots()) await fs.rmdir(join(root, runtime.cgroupParent)).catch(() => undefined);
+      await runtime.removeCgroupParent();
       await fs.rm(runtime.runcRoot, { recursive: true, force: true });
       await fs.rmdir('/run/berth-test').catch(() => undefined); // only once every test file is done with it
       await fs.rm(dir, { recursive: true, force: true });
@@ -137,8 +137,8 @@ export async function leakReport(runtime: RuncRuntime, network: CniNetwork): Pro
   for (const port of await network.listBridgePorts()) leaks.push(`veth ${port} on ${network.bridge}`);
   for (const l of await network.listLeases()) leaks.push(`lease ${l.address} (${l.id})`);
   for (const root of await runtime.cgroupRoots()) {
-    for (const e of await fs.readdir(join(root, runtime.cgroupParent), { withFileTypes: true }).catch(() => [])) {
-      if (e.isDirectory()) leaks.push(`cgroup ${join(root, runtime.cgroupParent, e.name)}`);
+    for (const e of await fs.readdir(join(root, runtime.cgroups.parentPath), { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) leaks.push(`cgroup ${join(root, runtime.cgroups.parentPath, e.name)}`);
     }
   }
   const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');

@@ -64,7 +64,7 @@ it('a fork bomb is capped by the pids limit and the host stays responsive', asyn
   const pids = 32;
   await env.runtime.start(env.spec('bomb', { command: ['sh', '-c', 'b() { b | b & }; b; sleep 100'], resources: { cpuMillis: 500, memoryMiB: 64, pids } }));
   try {
-    const pidsCurrent = join('/sys/fs/cgroup/pids', env.runtime.cgroupParent, 'bomb', 'pids.current');
+    const pidsCurrent = join(env.runtime.cgroupDir('bomb', 'pids'), 'pids.current');
     let peak = 0;
     const until = Date.now() + 2000;
     let hostSpawns = 0;
@@ -202,4 +202,22 @@ it('gc keeps recorded containers unless told they are unwanted', async () => {
   expect((await env.runtime.inspect('kept')).status).toBe('running');
   expect(await env.runtime.gc((id) => id !== 'kept')).toEqual(['kept']);
   expect(await env.runtime.list()).toEqual([]);
+});
+
+it('stats read the limits back from the cgroup files; freeze holds the processes until thaw, and a frozen container still stops', async () => {
+  await env.runtime.start(env.spec('frozen', { command: ['sh', '-c', 'trap "exit 0" TERM; sleep 1000 & wait'], resources: { cpuMillis: 250, memoryMiB: 32, pids: 20 } }));
+  try {
+    const stats = await env.runtime.stats('frozen');
+    expect(stats).toMatchObject({ memoryLimitBytes: 32 * 1024 * 1024, cpuQuotaUs: 25000, cpuPeriodUs: 100000, pidsLimit: 20, frozen: false, oomKills: 0 });
+    expect(stats.pids).toBeGreaterThanOrEqual(1);
+    await env.runtime.freeze('frozen');
+    expect((await env.runtime.stats('frozen')).frozen).toBe(true);
+    await env.runtime.thaw('frozen');
+    expect((await env.runtime.stats('frozen')).frozen).toBe(false);
+    await env.runtime.freeze('frozen');
+    // SIGTERM reaches a frozen container once stop thaws it: exit 0 from the trap, not SIGKILL.
+    expect(await env.runtime.stop('frozen', { timeoutMs: 20_000 })).toMatchObject({ code: 0, signal: null });
+  } finally {
+    await env.runtime.destroy('frozen');
+  }
 });

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { EventOut } from '@berth/contracts';
 import { EventRepository, type Event } from '@berth/db';
 import type { ProjectContext } from '../auth/principal';
 import { type PageRequest, toPage } from '../common/pagination/pagination';
@@ -18,7 +19,7 @@ export class EventsService {
   }
 }
 
-export const eventOut = (e: Event) => ({
+export const eventOut = (e: Event & { service?: { name: string } | null }): Omit<EventOut, 'createdAt'> & { createdAt: Date } => ({
   id: e.id.toString(),
   type: e.type,
   level: e.level,
@@ -26,6 +27,7 @@ export const eventOut = (e: Event) => ({
   actor: e.actor,
   tokenId: e.tokenId,
   serviceId: e.serviceId,
+  service: e.service?.name ?? null,
   revisionId: e.revisionId,
   replicaId: e.replicaId,
   nodeId: e.nodeId,

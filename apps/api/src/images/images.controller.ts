@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagg
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../auth/access.decorators';
 import type { ProjectContext } from '../auth/principal';
 import { PageQuery, pageRequest } from '../common/pagination/pagination';
+import { ApiContractResponse } from '../common/validation/contract-schemas';
 import { PutRegistryCredentialInput, ResolveImageInput } from './inputs/image.inputs';
 import { ImagesService } from './images.service';
 import { RegistryCredentialsService } from './registry-credentials.service';
@@ -32,6 +33,8 @@ export class ImagesController {
 
   @Get('images')
   @ProjectRole('viewer')
+  @ApiOperation({ summary: 'Images of the project, each with its newest digests: size, tags and the live services that run them' })
+  @ApiContractResponse('Image', { list: true })
   list(@CurrentProject() project: ProjectContext, @Query() q: PageQuery) {
     return this.images.list(project, pageRequest(q));
   }

@@ -13,8 +13,27 @@ import { RegistryCredentialsService } from './registry-credentials.service';
 export interface ResolvedVersion {
   version: ImageVersionWithImage;
   reference: ImageReference;
-  /** The reference as stored on revisions: registry/repository[:tag][@digest]. */
+  /** The reference as stored on revisions: registry/repository[:tag] as typed (the digest is its own field). */
   display: string;
+}
+
+/**
+ * The reference a revision keeps: what was typed, normalised (registry/repository:tag), without an
+ * `@digest` pin glued on; the resolved digest is stored beside it. Only a reference that names no
+ * tag keeps its digest (it is then the only thing that was typed).
+ */
+export function typedReference(ref: ImageReference): string {
+  if (!ref.tag) return formatReference(ref);
+  const { digest: _pin, ...named } = ref;
+  return formatReference(named);
+}
+
+/** A stored reference shown without a glued `@digest` when it also names a tag (rows written before that rule). */
+export function displayReference(stored: string): string {
+  const at = stored.indexOf('@');
+  if (at < 0) return stored;
+  const name = stored.slice(0, at);
+  return /:[\w][\w.-]{0,127}$/.test(name.slice(name.lastIndexOf('/') + 1)) ? name : stored;
 }
 
 /** Parses a reference, turning the oci error into a 400 naming the bad part. */
@@ -70,7 +89,7 @@ export class ImagesService {
         totalSize: r.totalSize,
         layers: r.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
       });
-      return { version, reference, display: formatReference(reference) };
+      return { version, reference, display: typedReference(reference) };
     } catch (e) {
       if (e instanceof RegistryAddressRefusedError && actor) {
         await this.audit.record(actor, {
@@ -100,7 +119,23 @@ export class ImagesService {
 
   async list(project: ProjectContext, page: PageRequest) {
     const rows = await this.images.list(project.id, { take: page.limit + 1, afterId: page.after });
-    return toPage(rows, page.limit, (r) => r.id, (r) => ({ ...imageOut(r), versions: r._count.versions, tags: r._count.tags }));
+    const users = await this.images.liveUsers(rows.map((r) => r.id));
+    return toPage(rows, page.limit, (r) => r.id, (r) => {
+      const recent = r.versions.map((v) => ({
+        digest: v.digest,
+        platform: v.platform,
+        size: Number(v.totalSize),
+        tags: v.tags.map((t) => t.tag),
+        usedBy: v.revisions
+          .filter((rev) => rev.activeFor)
+          .map((rev) => ({ service: rev.activeFor!.name, revision: rev.number }))
+          .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0)),
+        resolvedAt: v.resolvedAt,
+      }));
+      // Every live user, also of a digest older than the recent ones.
+      const usedBy = [...new Set(users.filter((u) => u.imageId === r.id).map((u) => u.service))].sort();
+      return { ...imageOut(r), versions: r._count.versions, tags: r._count.tags, recent, usedBy };
+    });
   }
 
   async versions(project: ProjectContext, imageId: string, page: PageRequest) {

@@ -1,12 +1,21 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type Redis from 'ioredis';
-import { DomainError, ErrorCode, RedisKey, type LogLine } from '@berth/contracts';
+import { DomainError, ErrorCode, PullLayerRecordSchema, RedisKey, type LogLine } from '@berth/contracts';
 import { ServiceRepository } from '@berth/db';
 import type { ProjectContext } from '../auth/principal';
 import { REDIS } from '../tokens';
 import { ServicesService } from './services.service';
 
+
+/** A replica's image pull as `GET …/replicas` shows it (bytes over the layers recorded so far). */
+export interface PullProgressOut {
+  done: number;
+  total: number;
+  layers: number;
+  /** Bytes of those layers that were on the node already (nothing downloaded for them). */
+  cached: number;
+}
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -40,8 +49,8 @@ export class LogsService {
    * the layers reported so far. Replicas with nothing recorded (cached image, or over an hour ago)
    * are absent from the map.
    */
-  async pullProgress(replicaIds: string[]): Promise<Map<string, { done: number; total: number; layers: number }>> {
-    const out = new Map<string, { done: number; total: number; layers: number }>();
+  async pullProgress(replicaIds: string[]): Promise<Map<string, PullProgressOut>> {
+    const out = new Map<string, PullProgressOut>();
     if (replicaIds.length === 0) return out;
     const pipe = this.redis.pipeline();
     for (const id of replicaIds) pipe.hgetall(RedisKey.pull(id));
@@ -51,22 +60,27 @@ export class LogsService {
       let done = 0;
       let total = 0;
       let layers = 0;
+      let cached = 0;
       for (const v of Object.values(h as Record<string, string>)) {
         try {
-          const l = JSON.parse(v) as { done?: unknown; total?: unknown };
-          done += Number(l.done) || 0;
-          total += Number(l.total) || 0;
+          const parsed = PullLayerRecordSchema.safeParse(JSON.parse(v));
+          if (!parsed.success) continue;
+          const l = parsed.data;
+          done += l.done;
+          total += l.total;
+          if (l.cached === true) cached += l.total;
           layers++;
         } catch {
           // a malformed entry is skipped
         }
       }
-      if (layers > 0) out.set(replicaIds[i]!, { done, total, layers });
+      if (layers > 0) out.set(replicaIds[i]!, { done, total, layers, cached });
     });
     return out;
   }
 
-  async stream(project: ProjectContext, name: string, opts: { follow: boolean; tail: number; replica?: string }, req: Request, res: Response) {
+  /** `since`: epoch ms; stream ids are `<ms>-<seq>`, so it is a range bound as it is. */
+  async stream(project: ProjectContext, name: string, opts: { follow: boolean; tail: number; replica?: string; since?: number }, req: Request, res: Response) {
     const s = await this.services.mustFind(project, name);
     const replicaIds = async () => {
       const ids = (await this.repo.recentReplicas(s.id, MAX_REPLICAS)).map((r) => r.id);
@@ -85,8 +99,10 @@ export class LogsService {
     const lastIds = new Map<string, string>();
     const tailLines: LogLine[] = [];
     for (const id of initial) {
-      const entries = (await this.redis.xrevrange(RedisKey.logs(id), '+', '-', 'COUNT', Math.max(opts.tail, 1))) as StreamEntry[];
-      lastIds.set(id, entries[0]?.[0] ?? '0-0');
+      const from = opts.since !== undefined ? `${Math.max(0, Math.floor(opts.since))}-0` : '-';
+      const entries = (await this.redis.xrevrange(RedisKey.logs(id), '+', from, 'COUNT', Math.max(opts.tail, 1))) as StreamEntry[];
+      // Following resumes after the newest line sent, or after `since` (older lines are not wanted).
+      lastIds.set(id, entries[0]?.[0] ?? (opts.since !== undefined ? from : '0-0'));
       if (opts.tail > 0) tailLines.push(...entries.map((e) => toLine(id, e)));
     }
     tailLines.sort(byTime);

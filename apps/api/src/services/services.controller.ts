@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, ParseIntPipe, Patch, Po
 import { ApiBearerAuth, ApiConflictResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { REGISTRY_REFUSALS } from '../images/images.controller';
 import type { Request, Response } from 'express';
-import { DomainError, ErrorCode } from '@berth/contracts';
+import { DomainError, ErrorCode, parseSince, SinceError } from '@berth/contracts';
 import { CurrentActor, CurrentProject, ProjectRole, type Actor } from '../auth/access.decorators';
 import type { ProjectContext } from '../auth/principal';
 import { pageRequest } from '../common/pagination/pagination';
@@ -135,7 +135,7 @@ export class ServicesController {
 
   @Get(':name/replicas')
   @ProjectRole('viewer')
-  @ApiOperation({ summary: 'Replicas; `pull {done, total, layers}` (bytes) while and after an image pull, when the agent recorded it' })
+  @ApiOperation({ summary: 'Replicas; `pull {done, total, layers, cached}` (bytes; cached: of layers already on the node) while and after an image pull, when the agent recorded it' })
   @ApiContractResponse('Replica', { list: true })
   async replicas(@CurrentProject() p: ProjectContext, @Param('name') name: string, @Query() q: DeletedPageQuery) {
     const page = await this.svc.replicas(p, name, pageRequest(q), deletedSelector(q));
@@ -157,7 +157,7 @@ export class ServicesController {
   @Get(':name/logs')
   @ProjectRole('viewer')
   @ApiProduces('text/event-stream')
-  @ApiOperation({ summary: 'Logs as Server-Sent Events: the last `tail` lines, then new ones with follow=1' })
+  @ApiOperation({ summary: 'Logs as Server-Sent Events: the last `tail` lines (of those since `since`, when given), then new ones with follow=1' })
   async logsStream(
     @CurrentProject() p: ProjectContext,
     @Param('name') name: string,
@@ -165,6 +165,15 @@ export class ServicesController {
     @Req() req: Request,
     @Res() res: Response,
   ) {
-    await this.logs.stream(p, name, { follow: q.follow === '1' || q.follow === 'true', tail: q.tail ?? 100, replica: q.replica }, req, res);
+    let since: number | undefined;
+    if (q.since !== undefined) {
+      try {
+        since = parseSince(q.since, Date.now());
+      } catch (e) {
+        if (e instanceof SinceError) throw new DomainError(ErrorCode.Validation, e.message.replace(/^since/, 'since:'), { field: 'since' });
+        throw e;
+      }
+    }
+    await this.logs.stream(p, name, { follow: q.follow === '1' || q.follow === 'true', tail: q.tail ?? 100, replica: q.replica, since }, req, res);
   }
 }

@@ -27,7 +27,7 @@ import { AuditService } from '../common/audit/audit.service';
 import { type PageRequest, toPage } from '../common/pagination/pagination';
 import { ReconcileQueue } from '../common/queue/reconcile.queue';
 import { API_CONFIG, type ApiConfig } from '../config';
-import { ImagesService, parseImageReference, type ResolvedVersion } from '../images/images.service';
+import { displayReference, ImagesService, parseImageReference, type ResolvedVersion } from '../images/images.service';
 import { CLOCK, type Clock } from '../tokens';
 import type { DeployInput, RollbackInput, ScaleInput } from './inputs/service.inputs';
 import { desiredReplicas, diffConfigs, rowFromSpec, runFieldsOf, sameRun, specFromRow } from './service-spec';
@@ -446,7 +446,7 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 export function revisionSummary(r: Revision): RevisionSummary {
   return {
     number: r.number,
-    image: r.imageRef,
+    image: displayReference(r.imageRef),
     tag: parsedOrNull(r.imageRef)?.tag ?? null,
     digest: r.imageDigest,
     status: r.status,

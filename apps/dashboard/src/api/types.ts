@@ -60,6 +60,7 @@ export type {
   ServiceDetail,
   ServiceSpec,
   ServiceSummary,
+  ServiceMetrics,
 } from '@berth/contracts';
 
 export interface ResolvedImage {
@@ -117,3 +118,21 @@ export interface EventRow {
   createdAt: string;
 }
 
+
+export interface Member {
+  userId: string;
+  email: string;
+  role: Role;
+  createdAt: string;
+}
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  prefix: string;
+  role: Role;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  createdAt: string;
+}

@@ -56,7 +56,7 @@ export function ReplicaChart({ serviceKey, ready, desired }: { serviceKey: strin
       </svg>
       <figcaption>
         <span className="key key-ready">ready</span> <span className="key key-desired">desired</span>
-        {first ? <span className="hint"> · sampled since {new Date(first.t).toLocaleTimeString()} (no metrics history in the API)</span> : null}
+        {first ? <span className="hint"> · sampled since {new Date(first.t).toLocaleTimeString()} by this page (the Metrics tab has the history)</span> : null}
       </figcaption>
     </figure>
   );

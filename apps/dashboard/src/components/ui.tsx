@@ -70,6 +70,7 @@ export function Confirm({
   onConfirm,
   onCancel,
   busy,
+  disabled,
 }: {
   open: boolean;
   title: string;
@@ -78,6 +79,8 @@ export function Confirm({
   onConfirm: () => void;
   onCancel: () => void;
   busy?: boolean;
+  /** the confirm button stays disabled (e.g. until the name is typed) */
+  disabled?: boolean;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
@@ -94,7 +97,7 @@ export function Confirm({
         <button type="button" onClick={onCancel}>
           Cancel
         </button>
-        <button type="button" className="primary" onClick={onConfirm} disabled={busy} autoFocus>
+        <button type="button" className="primary" onClick={onConfirm} disabled={busy || disabled} autoFocus>
           {busy ? 'Working…' : confirmLabel}
         </button>
       </div>

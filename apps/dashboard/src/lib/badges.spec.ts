@@ -1,5 +1,5 @@
 import type { ReplicaState, RevisionStatus } from '../api/types';
-import { nodeTone, replicaTone, revisionTone, serviceState, stateLabel } from './badges';
+import { nodeTone, replicaTone, revisionRoles, revisionTone, serviceState, stateLabel } from './badges';
 
 const rev = (status: RevisionStatus) => ({ number: 1, image: 'r/web:v1', tag: 'v1', digest: 'sha256:a', status, reason: 'DEPLOY' as const, createdAt: '' });
 
@@ -51,5 +51,20 @@ describe('state badges', () => {
   it('labels states for humans', () => {
     expect(stateLabel('ROLLING_OUT')).toBe('Rolling out');
     expect(stateLabel('READY')).toBe('Ready');
+  });
+});
+
+describe('revisionRoles', () => {
+  const rev = (number: number, status: RevisionStatus) => ({ number, status });
+  it('during a rollout the target is "Rolling out" and the ACTIVE one is still the active revision', () => {
+    const revisions = [rev(2, 'ROLLING_OUT'), rev(1, 'ACTIVE')];
+    expect(revisionRoles(revisions[0]!, revisions)).toEqual({ serving: rev(1, 'ACTIVE'), target: { revision: rev(2, 'ROLLING_OUT'), label: 'Rolling out' } });
+    expect(revisionRoles(rev(1, 'PENDING'), [rev(1, 'PENDING')])).toEqual({ serving: null, target: { revision: rev(1, 'PENDING'), label: 'Rolling out' } });
+  });
+  it('once ACTIVE the target is simply the active revision; a failed target is labelled failed', () => {
+    expect(revisionRoles(rev(2, 'ACTIVE'), [rev(2, 'ACTIVE'), rev(1, 'SUPERSEDED')])).toEqual({ serving: rev(2, 'ACTIVE'), target: null });
+    const failed = [rev(4, 'FAILED'), rev(3, 'ACTIVE')];
+    expect(revisionRoles(failed[0]!, failed)).toEqual({ serving: rev(3, 'ACTIVE'), target: { revision: rev(4, 'FAILED'), label: 'Failed' } });
+    expect(revisionRoles(null, [])).toEqual({ serving: null, target: null });
   });
 });

@@ -67,3 +67,23 @@ export function stateLabel(s: string): string {
   const t = s.replace(/_/g, ' ').toLowerCase();
   return t.charAt(0).toUpperCase() + t.slice(1);
 }
+
+export interface RevisionRoles<R> {
+  /** the revision serving traffic now: ACTIVE (during a rollout, the one being replaced) */
+  serving: R | null;
+  /** the revision the service is moving to when it is not ACTIVE yet (or failed to be), with its label */
+  target: { revision: R; label: 'Rolling out' | 'Failed' } | null;
+}
+
+/**
+ * Which revision to call "Active": the api's `activeRevision` is the service's *target*, which during
+ * a rollout is still ROLLING_OUT (and after a failed deploy FAILED) while another one serves. Only an
+ * ACTIVE revision is labelled active; the target is labelled as rolling out (or failed).
+ */
+export function revisionRoles<R extends { number: number; status: RevisionStatus }>(target: R | null, revisions: R[]): RevisionRoles<R> {
+  if (!target) return { serving: revisions.find((r) => r.status === 'ACTIVE') ?? null, target: null };
+  if (target.status === 'ACTIVE') return { serving: target, target: null };
+  const serving = revisions.find((r) => r.status === 'ACTIVE' && r.number !== target.number) ?? null;
+  if (target.status === 'SUPERSEDED') return { serving, target: null };
+  return { serving, target: { revision: target, label: target.status === 'FAILED' ? 'Failed' : 'Rolling out' } };
+}

@@ -1,4 +1,4 @@
-import { loadSession, permissionsFor, pickProject, saveSession } from './session';
+import { loadLastProject, loadSession, permissionsFor, pickProject, saveLastProject, saveSession } from './session';
 
 class MemoryStorage {
   m = new Map<string, string>();
@@ -39,5 +39,18 @@ describe('session', () => {
     expect(pickProject(ps, 'b')).toBe('b');
     expect(pickProject(ps, 'gone')).toBe('a');
     expect(pickProject([], 'x')).toBeNull();
+  });
+
+  it('opens on the project last used, else `default`, else the first — not the newest', () => {
+    const ps = [{ slug: 'newest' }, { slug: 'default' }, { slug: 'shop' }];
+    expect(pickProject(ps, undefined, 'shop')).toBe('shop');
+    expect(pickProject(ps, undefined, 'gone')).toBe('default');
+    expect(pickProject(ps, undefined, null)).toBe('default');
+    expect(pickProject(ps, 'newest', 'shop')).toBe('newest');
+    expect(pickProject([{ slug: 'x' }, { slug: 'y' }], undefined, null)).toBe('x');
+    const st = new MemoryStorage();
+    expect(loadLastProject(st)).toBeNull();
+    saveLastProject(st, 'shop');
+    expect(loadLastProject(st)).toBe('shop');
   });
 });

@@ -43,8 +43,30 @@ export function permissionsFor(role: Role | null, projects: Pick<Project, 'opera
   };
 }
 
-/** The project to show: the stored one if still a member, else the first. */
-export function pickProject(projects: Pick<Project, 'slug'>[], wanted: string | undefined): string | null {
-  if (wanted && projects.some((p) => p.slug === wanted)) return wanted;
+/**
+ * The project to open: the one this tab already uses if still a member, else the one last used (in
+ * any tab), else `default`, else the first listed — never just "the newest".
+ */
+export function pickProject(projects: Pick<Project, 'slug'>[], wanted: string | undefined, lastUsed?: string | null): string | null {
+  for (const slug of [wanted, lastUsed, 'default']) if (slug && projects.some((p) => p.slug === slug)) return slug;
   return projects[0]?.slug ?? null;
+}
+
+const LAST_PROJECT = 'berth.lastProject';
+
+/** The slug of the project last chosen: kept in localStorage (no secret in it) so a new tab opens on it. */
+export function loadLastProject(storage: Pick<Storage, 'getItem'>): string | null {
+  try {
+    return storage.getItem(LAST_PROJECT);
+  } catch {
+    return null;
+  }
+}
+
+export function saveLastProject(storage: Pick<Storage, 'setItem'>, slug: string): void {
+  try {
+    storage.setItem(LAST_PROJECT, slug);
+  } catch {
+    // storage unavailable: the next tab opens on `default`
+  }
 }

@@ -2,15 +2,18 @@ import { useEffect, useState, type FormEvent } from 'react';
 import type { EventRow, Page, Replica, Revision, ServiceDetail } from '../api/types';
 import { ImageResolver } from '../components/image-resolver';
 import { LogsPanel } from '../components/logs';
+import { MetricsPanel } from '../components/metrics';
+import { SettingsPanel } from '../components/service-settings';
 import { ReplicaChart } from '../components/replica-chart';
 import { Confirm, ErrorBox, Link, StateBadge } from '../components/ui';
 import { useApp } from '../context';
 import { useNow, usePoll } from '../hooks';
-import { replicaTone, revisionTone, serviceState } from '../lib/badges';
+import { replicaTone, revisionRoles, revisionTone, serviceState } from '../lib/badges';
 import { formatAgo, formatDuration, pinnedReference, repositoryOf, shortDigest, withoutDigest } from '../lib/format';
 import { operationProgress, type Operation } from '../lib/progress';
 import { diffRevisionConfigs } from '../lib/revision-diff';
 import { rollbackRisk } from '../lib/rollback';
+import { routePath, type ServiceTab } from '../lib/route';
 import { POLL_MS } from './services';
 
 interface Snapshot {
@@ -19,8 +22,8 @@ interface Snapshot {
   revisions: Revision[];
 }
 
-export function ServicePage({ name }: { name: string }) {
-  const { api, project, can } = useApp();
+export function ServicePage({ name, tab }: { name: string; tab: ServiceTab }) {
+  const { api, project, can, navigate } = useApp();
   const [op, setOp] = useState<Operation | null>(null);
   useEffect(() => {
     document.title = `${name} · ${project} · Berth`;
@@ -53,6 +56,7 @@ export function ServicePage({ name }: { name: string }) {
   }
   const { service, replicas, revisions } = snap.data;
   const st = serviceState(service);
+  const roles = revisionRoles(service.activeRevision, revisions);
   const progress = op ? operationProgress(op, service, replicas, revisions) : null;
   const start = (o: Operation) => {
     setOp(o);
@@ -80,16 +84,15 @@ export function ServicePage({ name }: { name: string }) {
           )}
         </dd>
         <dt>Active revision</dt>
-        <dd data-testid="active-revision">
-          {service.activeRevision ? (
-            <>
-              #{service.activeRevision.number} · <code>{withoutDigest(service.activeRevision.image)}</code>{' '}
-              <code title={service.activeRevision.digest}>{shortDigest(service.activeRevision.digest)}</code>
-            </>
-          ) : (
-            '—'
-          )}
-        </dd>
+        <dd data-testid="active-revision">{roles.serving ? <RevisionRef r={roles.serving} /> : '—'}</dd>
+        {roles.target ? (
+          <>
+            <dt>{roles.target.label === 'Failed' ? 'Failed revision' : 'Rolling out'}</dt>
+            <dd data-testid="target-revision">
+              <RevisionRef r={roles.target.revision} /> <StateBadge state={roles.target.label} tone={roles.target.label === 'Failed' ? 'bad' : 'progress'} />
+            </dd>
+          </>
+        ) : null}
         <dt>Replicas</dt>
         <dd data-testid="ready-count">
           {service.replicas.ready} of {service.replicas.desired} ready
@@ -123,6 +126,33 @@ export function ServicePage({ name }: { name: string }) {
         ) : null}
       </div>
 
+      <nav className="tabs" aria-label="Service sections">
+        {(
+          [
+            ['overview', 'Overview'],
+            ['metrics', 'Metrics'],
+            ['settings', 'Settings'],
+          ] as [ServiceTab, string][]
+        ).map(([t, label]) => (
+          <a
+            key={t}
+            href={routePath({ page: 'service', name, tab: t })}
+            aria-current={tab === t ? 'page' : undefined}
+            onClick={(e) => {
+              if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+              e.preventDefault();
+              navigate({ page: 'service', name, tab: t });
+            }}
+          >
+            {label}
+          </a>
+        ))}
+      </nav>
+
+      {tab === 'metrics' ? <MetricsPanel name={name} /> : null}
+      {tab === 'settings' ? <SettingsPanel service={service} onBegin={() => setOp(null)} onChanged={(revision) => (revision ? start({ kind: 'deploy', revision, label: `Configuration change (revision ${revision})` }) : snap.reload())} /> : null}
+      {tab === 'overview' ? (
+      <>
       <div className="grid">
         {can.deploy ? (
           <section className="card" aria-labelledby="deploy-title">
@@ -150,6 +180,17 @@ export function ServicePage({ name }: { name: string }) {
       <RevisionsSection name={name} revisions={revisions} onBegin={() => setOp(null)} onRollback={(revision, to) => start({ kind: 'rollback', revision, label: `Rollback to revision ${to}` })} />
       <LogsPanel name={name} />
       <EventsTimeline name={name} />
+      </>
+      ) : null}
+    </>
+  );
+}
+
+/** `reg/repo:tag` as typed, and the digest beside it (shortened; the full one in the title). */
+function RevisionRef({ r }: { r: { number: number; image: string; digest: string } }) {
+  return (
+    <>
+      #{r.number} · <code>{withoutDigest(r.image)}</code> <code title={r.digest}>{shortDigest(r.digest)}</code>
     </>
   );
 }
@@ -333,10 +374,11 @@ function RevisionsSection({
           </thead>
           <tbody>
             {revisions.map((r) => (
-              <tr key={r.id} data-revision={r.number} className={r.active ? 'active-row' : undefined}>
+              <tr key={r.id} data-revision={r.number} className={r.active && r.status === 'ACTIVE' ? 'active-row' : undefined}>
                 <th scope="row">
                   {r.number}
-                  {r.active ? <span className="sr-only"> (active)</span> : null}
+                  {r.active && r.status === 'ACTIVE' ? <span className="sr-only"> (active)</span> : null}
+                  {r.active && (r.status === 'ROLLING_OUT' || r.status === 'PENDING') ? <span className="sr-only"> (rolling out)</span> : null}
                 </th>
                 <td>
                   <code>{withoutDigest(r.image)}</code>

@@ -1,11 +1,14 @@
 import { useEffect, useRef, useState } from 'react';
-import type { CreateServiceInput, RestartPolicy, ServiceSummary } from '../api/types';
+import type { ApiError } from '../api/client';
+import type { ServiceSummary } from '../api/types';
 import { ImageResolver } from '../components/image-resolver';
+import { Field, ServiceFields } from '../components/service-fields';
 import { ErrorBox, Link, StateBadge } from '../components/ui';
 import { useApp } from '../context';
 import { usePoll, useNow } from '../hooks';
 import { serviceState } from '../lib/badges';
 import { formatAgo, pinnedReference, shortDigest } from '../lib/format';
+import { fieldErrors, NEW_SERVICE_FORM, parseEnv, toConfigInput, type FieldErrors, type ServiceFormValues } from '../lib/service-form';
 
 export const POLL_MS = 2000;
 
@@ -14,10 +17,8 @@ export function ServicesPage() {
   const now = useNow();
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState('');
-  const [port, setPort] = useState('8080');
-  const [worker, setWorker] = useState(false);
-  const [restart, setRestart] = useState<RestartPolicy['policy']>('always');
-  const [maxRetries, setMaxRetries] = useState('0');
+  const [values, setValues] = useState<ServiceFormValues>(NEW_SERVICE_FORM);
+  const [errors, setErrors] = useState<FieldErrors>({});
   const h1 = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     document.title = `Services · ${project} · Berth`;
@@ -46,59 +47,39 @@ export function ServicesPage() {
             initial=""
             extraFields={
               <>
-              <label>
-                <span className="label-text">Name</span>
-                <input
-                  name="name"
-                  required
-                  pattern="[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?"
-                  title="lowercase letters, digits and dashes (a DNS label)"
-                  value={name}
-                  onChange={(e) => setName(e.target.value)}
-                />
-              </label>
-              <label>
-                <span className="label-text">Port</span>
-                <input
-                  name="port"
-                  type="number"
-                  min={1}
-                  max={65535}
-                  required={!worker}
-                  disabled={worker}
-                  value={worker ? '' : port}
-                  onChange={(e) => setPort(e.target.value)}
-                />
-              </label>
-              <label className="check">
-                <input name="worker" type="checkbox" checked={worker} onChange={(e) => setWorker(e.target.checked)} />
-                <span className="label-text">Worker: serves no port (no URL, ready once running, not autoscaled)</span>
-              </label>
-              <label>
-                <span className="label-text">Restart policy</span>
-                <select name="restart" value={restart} onChange={(e) => setRestart(e.target.value as RestartPolicy['policy'])}>
-                  <option value="always">always</option>
-                  <option value="on-failure">on-failure</option>
-                  <option value="no">no</option>
-                </select>
-              </label>
-              {restart === 'on-failure' ? (
-                <label>
-                  <span className="label-text">Max retries (0 = no limit)</span>
-                  <input name="maxRetries" type="number" min={0} max={1000} value={maxRetries} onChange={(e) => setMaxRetries(e.target.value)} />
-                </label>
-              ) : null}
-            </>
+                <Field label="Name" error={errors.name}>
+                  {(a) => (
+                    <input
+                      name="name"
+                      required
+                      pattern="[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?"
+                      title="lowercase letters, digits and dashes (a DNS label)"
+                      value={name}
+                      onChange={(e) => setName(e.target.value)}
+                      {...a}
+                    />
+                  )}
+                </Field>
+                <ServiceFields values={values} onChange={setValues} errors={errors} />
+                {errors.form ? <p className="field-error">{errors.form}</p> : null}
+              </>
             }
             confirmLabel={(r) => `Create ${name || 'service'} with ${shortDigest(r.digest)}`}
             onConfirm={async (r) => {
-              const body: CreateServiceInput = {
-                name,
-                image: pinnedReference(r.reference, r.digest),
-                port: worker ? null : Number(port),
-                restartPolicy: { policy: restart, maxRetries: restart === 'on-failure' ? Number(maxRetries) : 0 },
-              };
-              await api.post('/v1/services', body);
+              setErrors({});
+              const env = parseEnv(values.env);
+              if (env.error) {
+                setErrors({ env: env.error });
+                throw new Error(`Environment variables: ${env.error}`);
+              }
+              // The reference as typed, pinned to the digest shown: the api keeps them as two fields.
+              const body = { name, image: pinnedReference(r.reference, r.digest), ...toConfigInput(values) };
+              try {
+                await api.post('/v1/services', body);
+              } catch (e) {
+                setErrors(fieldErrors((e as ApiError).details));
+                throw e;
+              }
               setCreating(false);
               navigate({ page: 'service', name });
             }}
@@ -138,6 +119,7 @@ export function ServicesPage() {
                       {s.activeRevision ? (
                         <>
                           #{s.activeRevision.number} <span className="tag">{s.activeRevision.tag ?? shortDigest(s.activeRevision.digest)}</span>
+                          {s.activeRevision.status === 'ROLLING_OUT' || s.activeRevision.status === 'PENDING' ? <span className="hint"> rolling out</span> : null}
                         </>
                       ) : (
                         '—'

@@ -27,9 +27,11 @@ export class EventRepository {
   }
 
   /** Newest first; `beforeId` continues a page. */
-  list(where: { projectId: string; serviceId?: string }, take: number, beforeId?: bigint): Promise<Event[]> {
+  /** Newest first, each with its service's name (a deleted service's too) for project-wide timelines. */
+  list(where: { projectId: string; serviceId?: string }, take: number, beforeId?: bigint): Promise<(Event & { service: { name: string } | null })[]> {
     return this.prisma.client.event.findMany({
       where: { ...where, ...(beforeId !== undefined ? { id: { lt: beforeId } } : {}) },
+      include: { service: { select: { name: true } } },
       orderBy: { id: 'desc' },
       take,
     });

@@ -79,13 +79,41 @@ export class ImageRepository {
     }, TX);
   }
 
-  list(projectId: string, page: PageArgs): Promise<(Image & { _count: { versions: number; tags: number } })[]> {
+  /**
+   * A page of the project's images, each with its newest versions (at most `versionsPerImage`):
+   * digest, size, tags and the live services whose active revision runs it.
+   */
+  list(projectId: string, page: PageArgs, versionsPerImage = 10) {
     return this.prisma.client.image.findMany({
       where: { projectId },
-      include: { _count: { select: { versions: true, tags: true } } },
+      include: {
+        _count: { select: { versions: true, tags: true } },
+        versions: {
+          select: {
+            digest: true,
+            platform: true,
+            totalSize: true,
+            resolvedAt: true,
+            tags: { select: { tag: true }, orderBy: { tag: 'asc' } },
+            revisions: { where: { activeFor: { deletedAt: null } }, select: { number: true, activeFor: { select: { name: true } } } },
+          },
+          orderBy: [{ resolvedAt: 'desc' }, { id: 'desc' }],
+          take: versionsPerImage,
+        },
+      },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       ...pageQuery(page),
     });
+  }
+
+  /** Live services whose active revision runs a version of one of these images (any version, not only the recent ones). */
+  async liveUsers(imageIds: string[]): Promise<{ imageId: string; service: string; revision: number }[]> {
+    if (imageIds.length === 0) return [];
+    const rows = await this.prisma.client.revision.findMany({
+      where: { imageVersion: { imageId: { in: imageIds } }, activeFor: { deletedAt: null } },
+      select: { number: true, imageVersion: { select: { imageId: true } }, activeFor: { select: { name: true } } },
+    });
+    return rows.filter((r) => r.activeFor).map((r) => ({ imageId: r.imageVersion.imageId, service: r.activeFor!.name, revision: r.number }));
   }
 
   findInProject(projectId: string, id: string): Promise<Image | null> {

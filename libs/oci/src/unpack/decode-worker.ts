@@ -1,37 +1,58 @@
 import { createHash, type Hash } from 'node:crypto';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Worker, type MessagePort } from 'node:worker_threads';
-import { LayerRefusedError } from '../errors';
+import type { Agent } from 'undici';
+import { LayerRefusedError, RegistryAddressRefusedError, RegistryUnavailableError } from '../errors';
+import {
+  followRedirects,
+  guardedAgent,
+  type ExchangeBody,
+  type ExchangeRequest,
+  type ExchangeResponse,
+  type TransportSettings,
+} from '../http-exchange';
 import { LocalDecoder, type DecodeOutcome, type DecodeResult, type DecodeSettings, type LayerDecoder } from './decoder';
+import { DOWNLOADING_GUNZIP_CHUNK_BYTES } from './decompress';
 import type { UnpackLayerDescriptor, UnpackWarning } from './types';
 
-// ---- The decode half on a worker thread -------------------------------------------------------
+// ---- The decode half (and registry downloads) on a worker thread ------------------------------
 //
 // On 2 cores the main thread was the bottleneck of a pull: it received the body (undici), hashed
 // it, and also ran every gunzip/tar/file-write callback of the decode half (~0.7 s CPU of a 1.2 s
-// pull of 200 MB). The decode half runs on one long-lived worker thread by default: the main
-// thread keeps download, size cap and progress (the worker hashes the blob too), and copies the
-// compressed bytes into a ring of 1 MiB slots in shared memory, posting slot numbers (one memcpy,
-// at most 4 slots in flight per layer, no per-batch garbage). The worker runs the same
-// LocalDecoder code, so every protection, the diffId check and the privileged batch are unchanged.
+// pull of 200 MB). The decode half runs on one long-lived worker thread by default, running the
+// same LocalDecoder code, so every protection, the diffId check and the privileged batch are
+// unchanged. Its input comes one of two ways:
+//
+//  - 'fetch' jobs (layer blobs from a registry, ImagePuller's normal case): the worker downloads
+//    the blob itself, so its bytes never reach the calling thread, whose young generation Berth
+//    does not size and whose dead 64 KiB socket reads used to pile up (~40 MB) between scavenges.
+//    The calling thread keeps the RegistryClient's logic — auth (tokens, challenges), retries,
+//    error mapping — and asks the worker for each HTTP exchange; the worker follows redirects
+//    (Authorization only to the registry's origin) through a dispatcher built from the client's
+//    own address policy and timeouts (http-exchange.ts), so the guarded connector checks every
+//    address it connects to. It caps the body at the manifest's size, hashes it and reports
+//    progress; the calling thread gives the verdict.
+//  - ring jobs (a blob read from the content store, a download teed into an ingest, a client
+//    with its own dispatcher): the calling thread keeps download, size cap and progress and
+//    copies the compressed bytes into a ring of 1 MiB slots in shared memory, posting slot
+//    numbers (one memcpy, at most 4 slots in flight per layer, no per-batch garbage); the worker
+//    hashes the blob too.
 //
 // Memory is held by construction, not by collecting: the ring bounds what is in flight between
-// the threads, every stage after it has backpressure, and the worker's young generation is small
-// (see docs/oci.md, "Memory").
+// the threads, every stage has backpressure (disk → decompressor → socket), and the worker's
+// young generation is small, so its dead socket reads and decompressed chunks are scavenged every
+// few MiB (see docs/oci.md, "Memory").
 
-// ---- The decode half on a worker thread -------------------------------------------------------
-//
-// On 2 cores the main thread was the bottleneck of a pull: it received the body (undici), hashed
-// it, and also ran every gunzip/tar/file-write callback of the decode half (~0.7 s CPU of a 1.2 s
-// pull of 200 MB). The decode half now runs on one long-lived worker thread by default: the main
-// thread keeps download, size cap and progress (the worker hashes the blob too), and copies the compressed
-// bytes into a ring of 1 MiB slots in shared memory, posting slot numbers (one memcpy, at most 4
-// slots in flight per layer, no per-batch garbage). The worker runs the same
-// LocalDecoder code, so every protection, the diffId check and the privileged batch are unchanged.
-
-type WireError = { kind: 'refused'; layerDigest: string; entry?: string; reason: string } | { kind: 'error'; message: string; code?: string };
+type WireError =
+  | { kind: 'refused'; layerDigest: string; entry?: string; reason: string }
+  | { kind: 'address-refused'; message: string; host: string; address: string; rule: string }
+  | { kind: 'unavailable'; message: string }
+  | { kind: 'error'; message: string; code?: string };
 
 type ToWorker =
-  | { t: 'start'; id: number; dest: string; layer: UnpackLayerDescriptor; settings: DecodeSettings; ring: SharedArrayBuffer; slotBytes: number; hash: boolean }
+  | { t: 'start'; id: number; dest: string; layer: UnpackLayerDescriptor; settings: DecodeSettings; ring?: SharedArrayBuffer; slotBytes: number; hash: boolean }
+  | { t: 'fetch'; id: number; url: string; req: ExchangeRequest; transport: TransportSettings }
   | { t: 'data'; id: number; slot: number; bytes: number }
   | { t: 'end'; id: number }
   | { t: 'abort'; id: number }
@@ -41,7 +62,10 @@ type FromWorker =
   | { t: 'ack'; id: number; slot: number }
   | { t: 'warning'; id: number; w: UnpackWarning }
   | { t: 'refused'; id: number; error: WireError }
-  | { t: 'ended'; id: number; result?: DecodeResult; error?: WireError; digest?: string }
+  | { t: 'response'; id: number; status?: number; headers?: Record<string, string>; body?: Uint8Array; error?: WireError }
+  | { t: 'progress'; id: number; bytes: number }
+  | { t: 'download-failed'; id: number; error: WireError }
+  | { t: 'ended'; id: number; result?: DecodeResult; error?: WireError; digest?: string; bytes?: number }
   | { t: 'aborted'; id: number }
   | { t: 'finished'; id: number; error?: WireError };
 
@@ -51,28 +75,151 @@ function toWire(err: unknown): WireError {
     if (err.entry !== undefined) w.entry = err.entry;
     return w;
   }
-  const e = err as NodeJS.ErrnoException;
+  if (err instanceof RegistryAddressRefusedError) return { kind: 'address-refused', message: err.message, host: err.host, address: err.address, rule: err.rule };
+  if (err instanceof RegistryUnavailableError) return { kind: 'unavailable', message: err.message };
+  const e = err as NodeJS.ErrnoException & { cause?: { code?: unknown } };
   const w: WireError = { kind: 'error', message: e?.message ?? String(err) };
-  if (typeof e?.code === 'string') w.code = e.code;
+  // undici puts a connection's errno on `cause` at times; the retry logic reads either.
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.cause?.code === 'string' ? e.cause.code : undefined;
+  if (code) w.code = code;
   return w;
 }
 
 function fromWire(w: WireError): Error {
   if (w.kind === 'refused') return new LayerRefusedError(w.layerDigest, w.entry, w.reason);
+  if (w.kind === 'address-refused') return new RegistryAddressRefusedError(w.message, w.host, w.address, w.rule);
+  if (w.kind === 'unavailable') return new RegistryUnavailableError(w.message);
   const err = new Error(w.message) as NodeJS.ErrnoException;
   if (w.code) err.code = w.code;
   return err;
+}
+
+/** Progress of a worker-side download is posted every this many bytes (and at its end). */
+const PROGRESS_STEP_BYTES = 1024 * 1024;
+/** Enough of an error response's body for the registry's `{"errors":[…]}` (RegistryClient reads 64 KiB). */
+const ERROR_BODY_BYTES = 64 * 1024 + 1;
+
+/** A worker-side layer download: its hash, byte count and a way to cut it short. */
+interface Download {
+  hash: Hash;
+  cut?: (err?: Error) => void;
+  refused: boolean;
 }
 
 /** Worker side: one LocalDecoder per job id. Exported for the worker bootstrap only. */
 export function serveDecodeJobs(port: MessagePort): void {
   const jobs = new Map<number, LocalDecoder>();
   const rings = new Map<number, { ring: SharedArrayBuffer; slotBytes: number; hash?: Hash }>();
+  const downloads = new Map<number, Download>();
   const post = (m: FromWorker) => port.postMessage(m);
+
+  // One guarded dispatcher per address policy + timeouts (normally one: the agent's client).
+  const agents = new Map<string, Agent>();
+  const agentFor = (t: TransportSettings): Agent => {
+    const key = JSON.stringify(t);
+    let a = agents.get(key);
+    if (!a) {
+      a = guardedAgent(t);
+      agents.set(key, a);
+      if (agents.size > 4) {
+        const [oldKey, old] = agents.entries().next().value as [string, Agent];
+        agents.delete(oldKey);
+        void old.close().catch(() => undefined);
+      }
+    }
+    return a;
+  };
+
+  /** One exchange for a fetch job; a 2xx body is decoded here, anything else goes back as a response. */
+  const fetchBlob = async (m: Extract<ToWorker, { t: 'fetch' }>): Promise<void> => {
+    const dl = downloads.get(m.id);
+    if (!dl || !jobs.has(m.id)) return post({ t: 'response', id: m.id, error: { kind: 'error', message: 'unknown decode job' } });
+    let res: Awaited<ReturnType<typeof followRedirects>>;
+    try {
+      res = await followRedirects(agentFor(m.transport), m.url, m.req);
+    } catch (err) {
+      return post({ t: 'response', id: m.id, error: toWire(err) });
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v[0]! : v;
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      try {
+        for await (const c of res.body as AsyncIterable<Buffer>) {
+          chunks.push(c);
+          n += c.length;
+          if (n >= ERROR_BODY_BYTES) break; // leaving the loop destroys the body
+        }
+      } catch {
+        /* an unreadable error body: the status says enough */
+      }
+      return post({ t: 'response', id: m.id, status: res.statusCode, headers, body: Buffer.concat(chunks).subarray(0, ERROR_BODY_BYTES) });
+    }
+    post({ t: 'response', id: m.id, status: res.statusCode, headers });
+    const job = jobs.get(m.id);
+    if (!job || dl.refused) return void res.body.destroy();
+    await download(m.id, res.body, job, dl);
+  };
+
+  const download = async (id: number, body: Readable, job: LocalDecoder, dl: Download): Promise<void> => {
+    const layer = job.layer;
+    let bytes = 0;
+    let reported = 0;
+    const sink = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        if (bytes > layer.size) {
+          return cb(new LayerRefusedError(layer.digest, undefined, `more than the ${layer.size} compressed bytes the manifest declares`));
+        }
+        dl.hash.update(chunk); // every byte, in order, decodable or not
+        if (bytes - reported >= PROGRESS_STEP_BYTES) {
+          reported = bytes;
+          post({ t: 'progress', id, bytes });
+        }
+        job.write(chunk, cb);
+      },
+    });
+    dl.cut = (err) => sink.destroy(err);
+    try {
+      await pipeline(body, sink);
+    } catch (err) {
+      if (dl.refused) return;
+      if (err instanceof LayerRefusedError) {
+        dl.refused = true;
+        return post({ t: 'refused', id, error: toWire(err) });
+      }
+      return post({ t: 'download-failed', id, error: toWire(err) });
+    } finally {
+      dl.cut = undefined;
+    }
+    if (reported !== bytes) post({ t: 'progress', id, bytes });
+    const o = await job.end();
+    const msg: FromWorker = o.ok ? { t: 'ended', id, result: o.result } : { t: 'ended', id, error: toWire(o.error) };
+    msg.digest = 'sha256:' + dl.hash.digest('hex');
+    msg.bytes = bytes;
+    post(msg);
+  };
+
+  const drop = (id: number): LocalDecoder | undefined => {
+    const job = jobs.get(id);
+    jobs.delete(id);
+    rings.delete(id);
+    const dl = downloads.get(id);
+    downloads.delete(id);
+    if (dl) {
+      dl.refused = true; // nothing more is reported for it
+      dl.cut?.();
+    }
+    return job;
+  };
+
   port.on('message', (m: ToWorker) => {
     switch (m.t) {
-      case 'start':
-        rings.set(m.id, m.hash ? { ring: m.ring, slotBytes: m.slotBytes, hash: createHash('sha256') } : { ring: m.ring, slotBytes: m.slotBytes });
+      case 'start': {
+        if (m.ring) rings.set(m.id, m.hash ? { ring: m.ring, slotBytes: m.slotBytes, hash: createHash('sha256') } : { ring: m.ring, slotBytes: m.slotBytes });
+        else downloads.set(m.id, { hash: createHash('sha256'), refused: false });
         jobs.set(
           m.id,
           new LocalDecoder(
@@ -80,9 +227,24 @@ export function serveDecodeJobs(port: MessagePort): void {
             m.layer,
             m.settings,
             (w) => post({ t: 'warning', id: m.id, w }),
-            (err) => post({ t: 'refused', id: m.id, error: toWire(err) }),
+            (err) => {
+              const dl = downloads.get(m.id);
+              if (dl) {
+                if (dl.refused) return;
+                dl.refused = true;
+                dl.cut?.(); // cuts the download short
+              }
+              post({ t: 'refused', id: m.id, error: toWire(err) });
+            },
+            // Downloading too: file writes go to the libuv pool while this thread reads the socket,
+            // and bigger gunzip chunks (fewer round trips) since this one thread does it all.
+            m.ring ? undefined : { syncWrites: false, gunzipChunkBytes: DOWNLOADING_GUNZIP_CHUNK_BYTES },
           ),
         );
+        return;
+      }
+      case 'fetch':
+        void fetchBlob(m);
         return;
       case 'data': {
         const r = rings.get(m.id);
@@ -104,16 +266,12 @@ export function serveDecodeJobs(port: MessagePort): void {
         return;
       }
       case 'abort': {
-        const job = jobs.get(m.id);
-        jobs.delete(m.id);
-        rings.delete(m.id);
+        const job = drop(m.id);
         void (job ? job.abort() : Promise.resolve()).then(() => post({ t: 'aborted', id: m.id }));
         return;
       }
       case 'finish': {
-        const job = jobs.get(m.id);
-        jobs.delete(m.id);
-        rings.delete(m.id);
+        const job = drop(m.id);
         if (!job) return post({ t: 'finished', id: m.id, error: { kind: 'error', message: 'unknown decode job' } });
         job.finish().then(
           () => post({ t: 'finished', id: m.id }),
@@ -168,6 +326,7 @@ class DecodeWorkerHost {
       this.worker = undefined;
       const err: WireError = { kind: 'error', message: `layer decode worker ${why}` };
       for (const [id, deliver] of [...this.jobs]) {
+        deliver({ t: 'response', id, error: err });
         deliver({ t: 'ended', id, error: err });
         deliver({ t: 'aborted', id });
         deliver({ t: 'finished', id, error: err });
@@ -194,14 +353,14 @@ class DecodeWorkerHost {
   open(
     onMessage: (m: FromWorker) => void,
     ringBytes: number,
-  ): { id: number; ring: SharedArrayBuffer; post: (m: ToWorker) => void; close: () => void } {
+  ): { id: number; ring?: SharedArrayBuffer; post: (m: ToWorker) => void; close: () => void } {
     const w = this.ensure();
     clearTimeout(this.idleTimer);
     const id = this.nextId++;
     this.jobs.set(id, onMessage);
     w.ref();
     const pooled = ringBytes === WORKER_SLOT_BYTES * WORKER_SLOTS;
-    const ring = (pooled ? this.freeRings.pop() : undefined) ?? new SharedArrayBuffer(ringBytes);
+    const ring = ringBytes === 0 ? undefined : ((pooled ? this.freeRings.pop() : undefined) ?? new SharedArrayBuffer(ringBytes));
     let open = true;
     return {
       id,
@@ -211,14 +370,15 @@ class DecodeWorkerHost {
         // The worker is gone (its death already failed this job): answer what would otherwise
         // be waited for forever.
         const gone: WireError = { kind: 'error', message: 'layer decode worker is gone' };
-        if (m.t === 'end') onMessage({ t: 'ended', id, error: gone });
+        if (m.t === 'fetch') onMessage({ t: 'response', id, error: gone });
+        else if (m.t === 'end') onMessage({ t: 'ended', id, error: gone });
         else if (m.t === 'abort') onMessage({ t: 'aborted', id });
         else if (m.t === 'finish') onMessage({ t: 'finished', id, error: gone });
       },
       close: () => {
         if (!open) return;
         open = false;
-        if (pooled && this.freeRings.length < WORKER_POOLED_RINGS) this.freeRings.push(ring);
+        if (ring && pooled && this.freeRings.length < WORKER_POOLED_RINGS) this.freeRings.push(ring);
         this.jobs.delete(id);
         if (this.jobs.size === 0 && this.worker === w) {
           w.unref();
@@ -305,8 +465,8 @@ export class WorkerDecoder implements LayerDecoder {
           return;
       }
     }, this.slotBytes * WORKER_SLOTS);
-    this.ring = Buffer.from(this.chan.ring);
-    this.chan.post({ t: 'start', id: this.chan.id, dest, layer, settings, ring: this.chan.ring, slotBytes: this.slotBytes, hash: this.hashCompressed });
+    this.ring = Buffer.from(this.chan.ring!);
+    this.chan.post({ t: 'start', id: this.chan.id, dest, layer, settings, ring: this.chan.ring!, slotBytes: this.slotBytes, hash: this.hashCompressed });
   }
 
   /** The worker stopped listening (refusal, end, death): nobody waits for slots any more. */
@@ -380,6 +540,117 @@ export class WorkerDecoder implements LayerDecoder {
   }
 
   /** Verification failed after a clean decode: the worker drops the job (nothing left running). */
+  discard(): void {
+    this.chan.post({ t: 'abort', id: this.chan.id });
+    this.chan.close();
+  }
+}
+
+/** A response body already read on the worker (an error body, at most 64 KiB), or none (a 2xx: the worker keeps it). */
+function bufferedBody(bytes?: Uint8Array): ExchangeBody {
+  const buf = bytes && bytes.length > 0 ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) : undefined;
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (buf) yield buf;
+    },
+    dump: () => Promise.resolve(),
+    destroy: () => undefined,
+  };
+}
+
+/** What a worker-side download ended with: the decode outcome, the blob digest and its size. */
+export type FetchOutcome = DecodeOutcome & { bytes: number };
+
+/**
+ * A layer blob downloaded AND decoded on the decode worker: the calling thread runs the
+ * RegistryClient's request logic (auth, retries, error mapping) with `exchange()` as its
+ * transport; a 2xx body stays on the worker, which caps it at the manifest's size, hashes it,
+ * reports progress and decodes it. Same verdict contract as WorkerDecoder (`done`, then
+ * `finish()` or `discard()`).
+ */
+export class WorkerFetchDecoder {
+  private readonly chan: ReturnType<DecodeWorkerHost['open']>;
+  private pending?: { resolve: (r: ExchangeResponse) => void; reject: (e: Error) => void };
+  /** Resolves when the body has ended and been decoded; rejects when the download failed or the layer was refused. */
+  readonly done: Promise<FetchOutcome>;
+  private settle!: { resolve: (o: FetchOutcome) => void; reject: (e: Error) => void };
+  private aborted?: () => void;
+  private finished?: (err?: Error) => void;
+
+  constructor(
+    dest: string,
+    layer: UnpackLayerDescriptor,
+    settings: DecodeSettings,
+    onWarning: ((w: UnpackWarning) => void) | undefined,
+    onRefused: (err: LayerRefusedError) => void,
+    onBytes: ((done: number) => void) | undefined,
+  ) {
+    this.done = new Promise<FetchOutcome>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.done.catch(() => undefined); // read by the caller once its request is answered
+    this.chan = decodeWorkers.open((m) => {
+      switch (m.t) {
+        case 'response': {
+          const p = this.pending;
+          this.pending = undefined;
+          if (!p) return;
+          if (m.error) p.reject(fromWire(m.error));
+          else p.resolve({ statusCode: m.status!, headers: m.headers ?? {}, body: bufferedBody(m.body) });
+          return;
+        }
+        case 'progress':
+          onBytes?.(m.bytes);
+          return;
+        case 'warning':
+          onWarning?.(m.w);
+          return;
+        case 'refused': {
+          const err = fromWire(m.error) as LayerRefusedError;
+          onRefused(err);
+          this.settle.reject(err);
+          return;
+        }
+        case 'download-failed':
+          this.settle.reject(fromWire(m.error));
+          return;
+        case 'ended': {
+          const o = m.result ? { ok: true as const, result: m.result } : { ok: false as const, error: fromWire(m.error!) };
+          this.settle.resolve({ ...o, ...(m.digest ? { digest: m.digest } : {}), bytes: m.bytes ?? 0 });
+          return;
+        }
+        case 'aborted':
+          this.aborted?.();
+          return;
+        case 'finished':
+          this.finished?.(m.error ? fromWire(m.error) : undefined);
+          return;
+      }
+    }, 0);
+    this.chan.post({ t: 'start', id: this.chan.id, dest, layer, settings, slotBytes: 0, hash: true });
+  }
+
+  /** One HTTP exchange (redirects followed) performed by the worker under `transport`'s address policy. */
+  exchange(url: string, req: ExchangeRequest, transport: TransportSettings): Promise<ExchangeResponse> {
+    if (this.pending) return Promise.reject(new Error('a blob exchange is already in progress for this layer'));
+    return new Promise<ExchangeResponse>((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.chan.post({ t: 'fetch', id: this.chan.id, url, req, transport });
+    });
+  }
+
+  /** Stops the download and the decode (the request failed, or the layer was refused). */
+  abort(): Promise<void> {
+    const done = new Promise<void>((r) => (this.aborted = r));
+    this.chan.post({ t: 'abort', id: this.chan.id });
+    return done.finally(() => this.chan.close());
+  }
+
+  finish(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => (this.finished = (err) => (err ? reject(err) : resolve())));
+    this.chan.post({ t: 'finish', id: this.chan.id });
+    return done.finally(() => this.chan.close());
+  }
+
+  /** Verification failed after a clean decode: the worker drops the job. */
   discard(): void {
     this.chan.post({ t: 'abort', id: this.chan.id });
     this.chan.close();

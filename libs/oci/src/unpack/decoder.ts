@@ -2,7 +2,7 @@ import { isMainThread } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LayerRefusedError } from '../errors';
-import { openDecompressor, UncompressedStage, type Decompressor } from './decompress';
+import { GUNZIP_CHUNK_BYTES, openDecompressor, UncompressedStage, type Decompressor } from './decompress';
 import { LayerWriter } from './fs-writer';
 import { createTarExtract, type TarExtract } from './tar-reader';
 import type { UnpackLayerDescriptor, UnpackWarning } from './types';
@@ -22,6 +22,17 @@ export type DecodeOutcome = ({ ok: true; result: DecodeResult } | { ok: false; e
 export interface DecodeSettings {
   maxUncompressedBytes: number;
   zstdBinary: string;
+}
+
+/** How the decode half spends its thread (docs/oci.md, "Memory"): measured trade-offs, not limits. */
+export interface DecodeTuning {
+  /**
+   * Blocking file writes: the default on the decode worker fed through the ring (its thread has
+   * nothing else to do meanwhile); async (libuv pool, in parallel with the thread's other work)
+   * on the calling thread and when the worker also downloads the blob.
+   */
+  syncWrites: boolean;
+  gunzipChunkBytes: number;
 }
 
 /**
@@ -58,12 +69,13 @@ export class LocalDecoder implements LayerDecoder {
 
   constructor(
     dest: string,
-    private readonly layer: UnpackLayerDescriptor,
+    readonly layer: UnpackLayerDescriptor,
     private readonly settings: DecodeSettings,
     onWarning: ((w: UnpackWarning) => void) | undefined,
     private readonly onRefused: (err: LayerRefusedError) => void,
+    private readonly tuning: DecodeTuning = { syncWrites: !isMainThread, gunzipChunkBytes: GUNZIP_CHUNK_BYTES },
   ) {
-    this.writer = new LayerWriter(dest, layer, onWarning, !isMainThread);
+    this.writer = new LayerWriter(dest, layer, onWarning, tuning.syncWrites);
     const max = settings.maxUncompressedBytes;
     this.uncompressed = new UncompressedStage(
       max,
@@ -94,7 +106,7 @@ export class LocalDecoder implements LayerDecoder {
   }
 
   private start(first: Buffer): void {
-    const decomp = openDecompressor(first, this.settings.zstdBinary, this.layer.digest);
+    const decomp = openDecompressor(first, this.settings.zstdBinary, this.layer.digest, this.tuning.gunzipChunkBytes);
     this.decomp = decomp;
     this.decode = Promise.all([pipeline(decomp.stream, this.uncompressed, this.extract), decomp.exited]).then(
       () => undefined,

@@ -2,6 +2,8 @@ import { ApiResponse } from '@nestjs/swagger';
 import type { z } from 'zod';
 import {
   CreateServiceInputSchema,
+  EventOutSchema,
+  ImageSummarySchema,
   openApiSchema,
   ReplicaOutSchema,
   RevisionConfigSchema,
@@ -27,6 +29,8 @@ const COMPONENTS: Record<string, [z.ZodType, 'input' | 'output']> = {
   Revision: [RevisionSchema, 'output'],
   Replica: [ReplicaOutSchema, 'output'],
   ServiceMetrics: [ServiceMetricsSchema, 'output'],
+  Event: [EventOutSchema, 'output'],
+  Image: [ImageSummarySchema, 'output'],
 };
 export type ContractComponent = keyof typeof COMPONENTS;
 

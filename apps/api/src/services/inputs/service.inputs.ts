@@ -123,6 +123,15 @@ export class LogsQuery extends ProjectQuery {
   @IsString()
   @Matches(/^[0-9a-f-]{36}$/, { message: 'replica must be a replica id' })
   replica?: string;
+
+  @ApiPropertyOptional({
+    description: 'only lines written at or after this: a duration back from now (`90s`, `10m`, `1h`, `2d`) or an RFC 3339 time; `tail` still caps how many',
+    example: '10m',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  since?: string;
 }
 
 export class MetricsQuery extends ProjectQuery {
