@@ -14,8 +14,9 @@ import { startLab, type Lab, type LabHost, type LabMode } from '../../support/la
  *
  * Modes: `host-gw` always runs. `wireguard` needs the platform's own pod network (the control plane
  * hands out subnets, agents program WireGuard from network-sync) and a kernel with WireGuard: it runs
- * with BERTH_LAB_WIREGUARD=1. BERTH_LAB_ROUTES=platform makes host-gw use the platform's routes too
- * instead of the routes the lab programs itself (`staticRoutes`).
+ * with BERTH_LAB_WIREGUARD=1. host-gw runs on the platform's pod network (subnets from the api,
+ * routes from the agents); BERTH_LAB_ROUTES=static uses the routes the lab programs itself instead
+ * (`staticRoutes`).
  */
 jest.setTimeout(240_000);
 
@@ -23,7 +24,7 @@ const exec = promisify(execFile);
 const REPLICAS = 6;
 
 const modes: { mode: LabMode; staticRoutes: boolean; enabled: boolean }[] = [
-  { mode: 'host-gw', staticRoutes: process.env.BERTH_LAB_ROUTES !== 'platform', enabled: true },
+  { mode: 'host-gw', staticRoutes: process.env.BERTH_LAB_ROUTES === 'static', enabled: true },
   { mode: 'wireguard', staticRoutes: false, enabled: process.env.BERTH_LAB_WIREGUARD === '1' },
 ];
 
