@@ -73,7 +73,7 @@ export interface Lab {
   /** A fixture image reference hosts can pull (`berth-fixtures/<nameTag>` through the registry forwarder). */
   image(nameTag: string): string;
   /** Request to the gateway (in its namespace) for `<service>.<project>.localhost`. */
-  get(service: string, path?: string, timeoutMs?: number): Promise<{ status: number; body: string }>;
+  get(service: string, path?: string, timeoutMs?: number, project?: string): Promise<{ status: number; body: string }>;
   /** Takes a host's underlay link down (its root-side veth) / back up. */
   cutLink(host: LabHost): Promise<void>;
   restoreLink(host: LabHost): Promise<void>;
@@ -365,7 +365,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     hosts,
     gateway,
     image: (nameTag) => `${controlAddress}:${TEST_REGISTRY.split(':')[1] ?? 80}/berth-fixtures/${nameTag}`,
-    get: (service, path = '/', timeoutMs = 10_000) => gatewayGet(sys!.gatewayUrl, `${service}.${sys!.projectSlug}.localhost`, path, timeoutMs),
+    get: (service, path = '/', timeoutMs = 10_000, project = sys!.projectSlug) => gatewayGet(sys!.gatewayUrl, `${service}.${project}.localhost`, path, timeoutMs),
     cutLink: async (h) => void (await sh('ip', ['link', 'set', h.netns, 'down'])),
     restoreLink: async (h) => void (await sh('ip', ['link', 'set', h.netns, 'up'])),
     exec: nsExec,

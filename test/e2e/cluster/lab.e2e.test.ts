@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { adminJwt, ensureProject } from '../../support/isolation-probes';
 import { api, waitForSystem } from '../../support/system';
 import { startLab, type Lab, type LabHost, type LabMode } from '../../support/lab';
 
@@ -13,8 +14,8 @@ import { startLab, type Lab, type LabHost, type LabMode } from '../../support/la
  * timings: the node-failure figures logged here are the ones docs/cluster.md quotes.
  *
  * Modes: `host-gw` always runs. `wireguard` needs the platform's own pod network (the control plane
- * hands out subnets, agents program WireGuard from network-sync) and a kernel with WireGuard: it runs
- * with BERTH_LAB_WIREGUARD=1. host-gw runs on the platform's pod network (subnets from the api,
+ * hands out subnets, agents program WireGuard from network-sync) and WireGuard (the kernel module, or
+ * wireguard-go from infra/deps.sh): it runs unless BERTH_LAB_WIREGUARD=0. host-gw runs on the platform's pod network (subnets from the api,
  * routes from the agents); BERTH_LAB_ROUTES=static uses the routes the lab programs itself instead
  * (`staticRoutes`).
  */
@@ -25,7 +26,7 @@ const REPLICAS = 6;
 
 const modes: { mode: LabMode; staticRoutes: boolean; enabled: boolean }[] = [
   { mode: 'host-gw', staticRoutes: process.env.BERTH_LAB_ROUTES === 'static', enabled: true },
-  { mode: 'wireguard', staticRoutes: false, enabled: process.env.BERTH_LAB_WIREGUARD === '1' },
+  { mode: 'wireguard', staticRoutes: false, enabled: process.env.BERTH_LAB_WIREGUARD !== '0' },
 ];
 
 describe.each(modes.filter((m) => m.enabled))('lab, $mode', ({ mode, staticRoutes }) => {
@@ -149,6 +150,46 @@ describe.each(modes.filter((m) => m.enabled))('lab, $mode', ({ mode, staticRoute
           body: expect.stringContaining('hello from web v1'),
         });
       }
+    }),
+  );
+
+  it(
+    'replicas of another project are unreachable across hosts and on the same host, both ways; same-project replicas reach each other',
+    withLogs(async () => {
+      const jwt = await adminJwt(lab.sys);
+      await ensureProject(lab.sys, jwt, 'tenantb');
+      await api(lab.sys.apiUrl, 'POST', '/v1/services', { name: 'iso', image: lab.image('probe:v1'), port: 8080, scaling: { min: 2, max: 2 } }, jwt, 'tenantb');
+      const iso = (await db.query<{ id: string }>(`select s.id from "Service" s join "Project" p on p.id = s."projectId" where p.slug = 'tenantb' and s.name = 'iso'`)).rows[0]!.id;
+      const tenant = await waitFor('2 tenantb probes READY', async () => {
+        const r = await ready(iso);
+        return r.length === 2 && r;
+      });
+      const [p] = await ready(await serviceId('probe'));
+      const web = await ready(await serviceId('web'));
+      // Spread: the two tenant replicas are on two hosts, so at least one is on another host than the default probe.
+      expect(new Set(tenant.map((t) => t.node)).size).toBe(2);
+      expect(tenant.some((t) => t.node !== p!.node)).toBe(true);
+      const connect = async (project: string, service: string, to: Row) => {
+        const res = await lab.get(service, `/cgi-bin/connect?${to.address}:${to.port}`, 10_000, project);
+        return { to: `${to.node} ${to.address}`, status: res.status, answer: res.body.trim() };
+      };
+      // default → tenantb (the default probe to both tenant replicas): refused.
+      for (const t of tenant) expect(await connect('default', 'probe', t)).toEqual({ to: `${t.node} ${t.address}`, status: 200, answer: 'CLOSED' });
+      // tenantb → default (whichever tenant replica answers) to web replicas on every host: refused.
+      for (const w of web) expect(await connect('tenantb', 'iso', w)).toEqual({ to: `${w.node} ${w.address}`, status: 200, answer: 'CLOSED' });
+      // Same project, across hosts: open both ways (the default probe and the web replicas; the tenant's two replicas).
+      for (const w of web) expect(await connect('default', 'probe', w)).toEqual({ to: `${w.node} ${w.address}`, status: 200, answer: 'OPEN' });
+      for (const t of tenant) expect(await connect('tenantb', 'iso', t)).toEqual({ to: `${t.node} ${t.address}`, status: 200, answer: 'OPEN' });
+      // A replica cannot reach the nodes' own services (each agent's ops port on its underlay address,
+      // which the test process does reach) nor the metadata address.
+      for (const a of lab.sys.agents) {
+        const ops = new URL(a.opsUrl);
+        expect((await fetch(`${a.opsUrl}/healthz`)).status).toBe(200);
+        expect({ agent: a.name, answer: (await lab.get('probe', `/cgi-bin/connect?${ops.hostname}:${ops.port}`)).body.trim() }).toEqual({ agent: a.name, answer: 'CLOSED' });
+      }
+      expect((await lab.get('probe', '/cgi-bin/connect?169.254.169.254:80')).body.trim()).toBe('CLOSED');
+      await api(lab.sys.apiUrl, 'DELETE', '/v1/services/iso', undefined, jwt, 'tenantb');
+      await waitFor('tenant probes stopped', async () => (await ready(iso)).length === 0);
     }),
   );
 
