@@ -3,7 +3,7 @@
  * `GET /v1/services/:name/metrics`.
  *
  * Stored in Redis, one hash per service and minute (`RedisKey.serviceMetrics`): gateways add their
- * counts with HINCRBY (several gateways sum), the scheduler's autoscaler sets the ready replica count.
+ * counts with HINCRBY (several gateways sum), the scheduler's autoscaler sets the minute's peak of ready replicas.
  * Keys expire after `SERVICE_METRICS_RETENTION_MINUTES`. History is not rebuilt after Redis loses its
  * data: the charts restart from that minute (the Prometheus endpoints of each process are the
  * durable source for anyone who scrapes them).
@@ -26,7 +26,7 @@ export const MetricsField = {
   latencyBucket: (i: number) => `l${i}`,
   coldStarts: 'c',
   coldStartBucket: (i: number) => `c${i}`,
-  /** Ready replicas as the autoscaler last saw them in that minute. */
+  /** The most replicas ready at once in that minute, as the autoscaler's ticks saw them. */
   replicasReady: 'r',
 } as const;
 
@@ -67,7 +67,7 @@ export const ServiceMetricsPointSchema = z.object({
   errors5xx: z.int(),
   latencyP50Ms: z.number().nullable(),
   latencyP95Ms: z.number().nullable(),
-  replicasReady: z.int().nullable().describe('null: the autoscaler wrote no sample in that minute'),
+  replicasReady: z.int().nullable().describe('the most replicas ready at once in that minute; null: the autoscaler wrote no sample'),
   coldStarts: z.int(),
   coldStartP50Ms: z.number().nullable(),
 });

@@ -172,7 +172,8 @@ it('restart "no" (CLI --restart no): a replica that exits 0 runs once, stays STO
   expect(svc.spec.restartPolicy).toEqual({ policy: 'no', maxRetries: 0 });
   const ps = await berth(['ps', 'once']);
   expect(ps.code).toBe(0);
-  expect(ps.stdout).toMatch(/STOPPED.*exit 0/);
+  // STATE, RESTARTS, LAST EXIT: stopped, never restarted, exit code 0.
+  expect(ps.stdout).toMatch(/\bSTOPPED\s+0\s+0\s/);
 });
 
 it('restart "no": a replica that exits non-zero is FAILED with its exit code and never restarted', async () => {

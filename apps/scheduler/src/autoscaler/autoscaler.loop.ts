@@ -191,8 +191,10 @@ export class AutoscalerLoop {
   }
 
   /**
-   * The ready replica count in each service's per-minute history (libs/contracts service-metrics.ts),
-   * written when it changes or a new minute starts; best effort (a failed write is retried next tick).
+   * The most replicas ready at once in each minute, in each service's per-minute history
+   * (libs/contracts service-metrics.ts): written when a minute starts or the count goes above what
+   * that minute already holds (a scale-down within the minute does not erase its peak); best effort
+   * (a failed write is retried next tick).
    */
   private async writeReplicaHistory(services: AutoscaledService[], now: number): Promise<void> {
     const minute = minuteOf(now);
@@ -200,7 +202,7 @@ export class AutoscalerLoop {
     const written: [string, { minute: number; ready: number }][] = [];
     for (const s of services) {
       const last = this.historyWritten.get(s.id);
-      if (last && last.minute === minute && last.ready === s.readyReplicas) continue;
+      if (last && last.minute === minute && last.ready >= s.readyReplicas) continue;
       const key = `${this.deps.settings.keyPrefix}${RedisKey.serviceMetrics(s.id, minute)}`;
       multi.hset(key, MetricsField.replicasReady, s.readyReplicas).expire(key, SERVICE_METRICS_RETENTION_MINUTES * 60);
       written.push([s.id, { minute, ready: s.readyReplicas }]);
