@@ -74,7 +74,7 @@ describeVm('cgroup v2 guest (Debian kernel under qemu TCG)', () => {
     const vm = tools as VmTools;
     // The busybox image the runtime tests run, built on the host (umoci) and copied into the guest.
     prepareFixture();
-    const job = { copy: ['/var/tmp/berth-runtime-fixture'], cpus: 2, timeoutMs: GUEST_TIMEOUT_MS };
+    const job = { copy: ['/var/tmp/berth-runtime-fixture'], cpus: 1, timeoutMs: GUEST_TIMEOUT_MS };
     runs.cgroupfs = runGuest(vm, {
       ...job,
       init: 'sh',

@@ -142,6 +142,7 @@ describe('api fuzz', () => {
       'GET /v1/services/{name}/revisions/{number}': { params: { name: 'web', number: '1' } },
       'GET /v1/services/{name}/replicas': { params: { name: 'web' }, query: page },
       'GET /v1/services/{name}/logs': { params: { name: 'web' }, query: { tail: '5', follow: '0' } },
+      'GET /v1/services/{name}/metrics': { params: { name: 'web' }, query: { minutes: '5' } },
       'GET /v1/events': { query: page },
       'GET /v1/services/{name}/events': { params: { name: 'web' }, query: page },
       'GET /v1/nodes': { query: page },
