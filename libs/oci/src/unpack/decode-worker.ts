@@ -413,6 +413,45 @@ class DecodeWorkerHost {
 
 export const decodeWorkers = new DecodeWorkerHost();
 
+type JobChannel = ReturnType<DecodeWorkerHost['open']>;
+
+/**
+ * How a decode job ends, the same for both decoders: `abort()` (stop, nothing kept), `finish()` (the
+ * verdict was accepted: the worker completes the job) or `discard()` (refused after a clean decode);
+ * the worker answers the first two on the job's channel ('aborted', 'finished'), which `handle` takes.
+ */
+class JobEnd {
+  private aborted?: () => void;
+  private finished?: (err?: Error) => void;
+
+  constructor(private readonly chan: JobChannel) {}
+
+  /** Takes the worker's 'aborted' / 'finished' answers; false for any other message. */
+  handle(m: FromWorker): boolean {
+    if (m.t === 'aborted') this.aborted?.();
+    else if (m.t === 'finished') this.finished?.(m.error ? fromWire(m.error) : undefined);
+    else return false;
+    return true;
+  }
+
+  abort(): Promise<void> {
+    const done = new Promise<void>((r) => (this.aborted = r));
+    this.chan.post({ t: 'abort', id: this.chan.id });
+    return done.finally(() => this.chan.close());
+  }
+
+  finish(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => (this.finished = (err) => (err ? reject(err) : resolve())));
+    this.chan.post({ t: 'finish', id: this.chan.id });
+    return done.finally(() => this.chan.close());
+  }
+
+  discard(): void {
+    this.chan.post({ t: 'abort', id: this.chan.id });
+    this.chan.close();
+  }
+}
+
 /** Runs the decode half on the decode worker; same contract as LocalDecoder. */
 export class WorkerDecoder implements LayerDecoder {
   private readonly chan: ReturnType<DecodeWorkerHost['open']>;
@@ -426,8 +465,7 @@ export class WorkerDecoder implements LayerDecoder {
   private over = false;
   private readonly ended: Promise<DecodeOutcome>;
   private resolveEnded!: (o: DecodeOutcome) => void;
-  private aborted?: () => void;
-  private finished?: (err?: Error) => void;
+  private readonly jobEnd: JobEnd;
 
   constructor(
     dest: string,
@@ -457,14 +495,11 @@ export class WorkerDecoder implements LayerDecoder {
           this.stop();
           this.resolveEnded({ ...(m.result ? { ok: true as const, result: m.result } : { ok: false as const, error: fromWire(m.error!) }), ...(m.digest ? { digest: m.digest } : {}) });
           return;
-        case 'aborted':
-          this.aborted?.();
-          return;
-        case 'finished':
-          this.finished?.(m.error ? fromWire(m.error) : undefined);
-          return;
+        default:
+          this.jobEnd.handle(m);
       }
     }, this.slotBytes * WORKER_SLOTS);
+    this.jobEnd = new JobEnd(this.chan);
     this.ring = Buffer.from(this.chan.ring!);
     this.chan.post({ t: 'start', id: this.chan.id, dest, layer, settings, ring: this.chan.ring!, slotBytes: this.slotBytes, hash: this.hashCompressed });
   }
@@ -528,21 +563,16 @@ export class WorkerDecoder implements LayerDecoder {
 
   abort(): Promise<void> {
     this.stop();
-    const done = new Promise<void>((r) => (this.aborted = r));
-    this.chan.post({ t: 'abort', id: this.chan.id });
-    return done.finally(() => this.chan.close());
+    return this.jobEnd.abort();
   }
 
   finish(): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => (this.finished = (err) => (err ? reject(err) : resolve())));
-    this.chan.post({ t: 'finish', id: this.chan.id });
-    return done.finally(() => this.chan.close());
+    return this.jobEnd.finish();
   }
 
   /** Verification failed after a clean decode: the worker drops the job (nothing left running). */
   discard(): void {
-    this.chan.post({ t: 'abort', id: this.chan.id });
-    this.chan.close();
+    this.jobEnd.discard();
   }
 }
 
@@ -574,8 +604,7 @@ export class WorkerFetchDecoder {
   /** Resolves when the body has ended and been decoded; rejects when the download failed or the layer was refused. */
   readonly done: Promise<FetchOutcome>;
   private settle!: { resolve: (o: FetchOutcome) => void; reject: (e: Error) => void };
-  private aborted?: () => void;
-  private finished?: (err?: Error) => void;
+  private readonly jobEnd: JobEnd;
 
   constructor(
     dest: string,
@@ -617,14 +646,11 @@ export class WorkerFetchDecoder {
           this.settle.resolve({ ...o, ...(m.digest ? { digest: m.digest } : {}), bytes: m.bytes ?? 0 });
           return;
         }
-        case 'aborted':
-          this.aborted?.();
-          return;
-        case 'finished':
-          this.finished?.(m.error ? fromWire(m.error) : undefined);
-          return;
+        default:
+          this.jobEnd.handle(m);
       }
     }, 0);
+    this.jobEnd = new JobEnd(this.chan);
     this.chan.post({ t: 'start', id: this.chan.id, dest, layer, settings, slotBytes: 0, hash: true });
   }
 
@@ -639,20 +665,15 @@ export class WorkerFetchDecoder {
 
   /** Stops the download and the decode (the request failed, or the layer was refused). */
   abort(): Promise<void> {
-    const done = new Promise<void>((r) => (this.aborted = r));
-    this.chan.post({ t: 'abort', id: this.chan.id });
-    return done.finally(() => this.chan.close());
+    return this.jobEnd.abort();
   }
 
   finish(): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => (this.finished = (err) => (err ? reject(err) : resolve())));
-    this.chan.post({ t: 'finish', id: this.chan.id });
-    return done.finally(() => this.chan.close());
+    return this.jobEnd.finish();
   }
 
   /** Verification failed after a clean decode: the worker drops the job. */
   discard(): void {
-    this.chan.post({ t: 'abort', id: this.chan.id });
-    this.chan.close();
+    this.jobEnd.discard();
   }
 }
