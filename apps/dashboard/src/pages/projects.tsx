@@ -9,6 +9,21 @@ import { errorsByField } from '../lib/service-form';
 
 const ROLES: Role[] = ['viewer', 'deployer', 'admin'];
 
+/** The role picker of the member and token forms. */
+function RoleField({ value, onChange, error }: { value: Role; onChange: (r: Role) => void; error: string | undefined }) {
+  return (
+    <Field label="Role" error={error}>
+      {(a) => (
+        <select name="role" value={value} onChange={(e) => onChange(e.target.value as Role)} {...a}>
+          {ROLES.map((r) => (
+            <option key={r}>{r}</option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+}
+
 function useTitle(t: string) {
   const { project } = useApp();
   useEffect(() => {
@@ -211,15 +226,7 @@ export function MembersPage() {
               <Field label="Email" error={form.fields.email}>
                 {(a) => <input name="email" type="email" required value={email} onChange={(e) => setEmail(e.target.value)} autoComplete="off" {...a} />}
               </Field>
-              <Field label="Role" error={form.fields.role}>
-                {(a) => (
-                  <select name="role" value={newRole} onChange={(e) => setNewRole(e.target.value as Role)} {...a}>
-                    {ROLES.map((r) => (
-                      <option key={r}>{r}</option>
-                    ))}
-                  </select>
-                )}
-              </Field>
+              <RoleField value={newRole} onChange={setNewRole} error={form.fields.role} />
               <Field label="Initial password" error={form.fields.password} hint="only for someone without an account yet (8+ characters)">
                 {(a) => <input name="password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="new-password" {...a} />}
               </Field>
@@ -309,15 +316,7 @@ export function TokensPage() {
             <Field label="Token name" error={form.fields.name}>
               {(a) => <input name="tokenName" required value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" {...a} />}
             </Field>
-            <Field label="Role" error={form.fields.role}>
-              {(a) => (
-                <select name="role" value={newRole} onChange={(e) => setNewRole(e.target.value as Role)} {...a}>
-                  {ROLES.map((r) => (
-                    <option key={r}>{r}</option>
-                  ))}
-                </select>
-              )}
-            </Field>
+            <RoleField value={newRole} onChange={setNewRole} error={form.fields.role} />
             <Field label="Expires in days" error={form.fields.expiresInDays} hint="empty: never">
               {(a) => <input name="expiresInDays" inputMode="numeric" value={days} onChange={(e) => setDays(e.target.value)} {...a} />}
             </Field>
