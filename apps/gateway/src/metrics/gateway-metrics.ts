@@ -1,6 +1,8 @@
+import { LATENCY_BUCKETS_MS } from '@berth/contracts';
 import { Counter, Gauge, Histogram, Registry } from '@berth/observability';
 
-const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** The request-duration histogram's bounds (seconds): the same ones the per-minute traffic history uses. */
+const DURATION_BUCKETS = LATENCY_BUCKETS_MS.map((ms) => ms / 1000);
 
 /** Prometheus metrics of the gateway; `service` labels are `<project>/<service>`. */
 export function createGatewayMetrics(registry: Registry) {
